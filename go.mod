@@ -1,0 +1,8 @@
+module github.com/hermetic-repart/hermetic-repart
+
+go 1.26.0
+
+require (
+	github.com/google/uuid v1.6.0
+	golang.org/x/sys v0.49.0
+)
