@@ -6,3 +6,5 @@ require (
 	github.com/google/uuid v1.6.0
 	golang.org/x/sys v0.49.0
 )
+
+require github.com/klauspost/compress v1.20.3

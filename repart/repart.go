@@ -388,14 +388,15 @@ func (b *build) plan() error {
 	start := (disk.FirstUsableLBA*ss + layout.Grain - 1) &^ (layout.Grain - 1)
 	end := ((disk.LastUsableLBA + 1) * ss) &^ (layout.Grain - 1)
 	placed, err := layout.Plan(reqs, start, end, func(i int) {
+		b.parts[i].Dropped = true
 		b.log(fmt.Sprintf("Can't fit partition %s of priority %d, dropping.", b.parts[i].Def.Path, b.parts[i].Def.Priority))
 	})
 	if err != nil {
 		var nf *layout.NoFitError
 		if errors.As(err, &nf) {
 			dropped := make([]bool, len(b.parts))
-			for i := range b.parts {
-				dropped[i] = b.parts[i].Dropped
+			for i, p := range b.parts {
+				dropped[i] = p.Dropped
 			}
 			return &NoFitError{LargestFree: nf.LargestFree, MinimalSize: layout.AutoSize(reqs, dropped), CurrentSize: b.size}
 		}
