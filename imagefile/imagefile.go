@@ -4,6 +4,7 @@
 package imagefile
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -155,11 +156,15 @@ func renameNoReplace(from, to string) error {
 // CopyRange copies size bytes of src starting at off into dst at dstOff,
 // skipping holes so that the destination stays sparse. Data runs are found
 // with SEEK_DATA/SEEK_HOLE and moved with copy_file_range, which would
-// otherwise fill holes with allocated zeros.
-func CopyRange(dst *os.File, dstOff int64, src *os.File, off, size int64) error {
+// otherwise fill holes with allocated zeros. It stops early when ctx is
+// cancelled.
+func CopyRange(ctx context.Context, dst *os.File, dstOff int64, src *os.File, off, size int64) error {
 	end := off + size
 	pos := off
 	for pos < end {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		data, err := unix.Seek(int(src.Fd()), pos, unix.SEEK_DATA)
 		if errors.Is(err, unix.ENXIO) {
 			return nil // only a hole remains
@@ -174,7 +179,8 @@ func CopyRange(dst *os.File, dstOff int64, src *os.File, off, size int64) error 
 		if err != nil {
 			return fmt.Errorf("finding end of data in %s: %w", src.Name(), err)
 		}
-		hole = min(hole, end)
+		// Bounded chunks keep cancellation prompt on large files.
+		hole = min(hole, end, data+chunk)
 		if err := copyData(dst, dstOff+(data-off), src, data, hole-data); err != nil {
 			return err
 		}
@@ -182,6 +188,8 @@ func CopyRange(dst *os.File, dstOff int64, src *os.File, off, size int64) error 
 	}
 	return nil
 }
+
+const chunk = 64 << 20
 
 func copyData(dst *os.File, dstOff int64, src *os.File, off, n int64) error {
 	for n > 0 {

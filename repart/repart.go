@@ -681,7 +681,7 @@ func (b *build) write(ctx context.Context) error {
 			if err != nil {
 				return fmt.Errorf("%s: CopyBlocks=%s: %w", p.Def.Path, p.Def.CopyBlocks, err)
 			}
-			if err := imagefile.CopyRange(img.OS(), int64(p.Offset), f, 0, st.Size()); err != nil {
+			if err := imagefile.CopyRange(ctx, img.OS(), int64(p.Offset), f, 0, st.Size()); err != nil {
 				return fmt.Errorf("%s: copying CopyBlocks=%s: %w", p.Def.Path, p.Def.CopyBlocks, err)
 			}
 		}
@@ -724,7 +724,7 @@ func (b *build) write(ctx context.Context) error {
 			return err
 		}
 		splits = append(splits, s)
-		if err := imagefile.CopyRange(s.OS(), 0, img.OS(), int64(p.Offset), int64(p.Size)); err != nil {
+		if err := imagefile.CopyRange(ctx, s.OS(), 0, img.OS(), int64(p.Offset), int64(p.Size)); err != nil {
 			return fmt.Errorf("writing split file %s: %w", p.SplitPath, err)
 		}
 	}

@@ -1,0 +1,116 @@
+package imagefile
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+)
+
+func allocated(t *testing.T, p string) int64 {
+	t.Helper()
+	var st syscall.Stat_t
+	if err := syscall.Stat(p, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Blocks * 512
+}
+
+func TestCommitAndAbort(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "img.raw")
+	f, err := Create(target, 1<<30, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("hello"), 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(target); !errors.Is(err, os.ErrNotExist) {
+		t.Fatal("target visible before Commit")
+	}
+	if err := f.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	f.Abort() // no effect after Commit
+	if st, err := os.Stat(target); err != nil || st.Size() != 1<<30 {
+		t.Fatalf("after commit: %v %v", st, err)
+	}
+	if a := allocated(t, target); a > 1<<20 {
+		t.Errorf("1 GiB image allocates %d bytes: not sparse", a)
+	}
+	// Without Replace, an existing target is never overwritten.
+	g, _ := Create(target, 4096, Options{})
+	if err := g.Commit(); !errors.Is(err, os.ErrExist) {
+		t.Errorf("commit over existing file without Replace: %v", err)
+	}
+	h, _ := Create(target, 4096, Options{Replace: true})
+	if err := h.Commit(); err != nil {
+		t.Errorf("commit with Replace: %v", err)
+	}
+	k, _ := Create(filepath.Join(dir, "other.raw"), 4096, Options{})
+	k.Abort()
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Errorf("left %v", entries)
+	}
+}
+
+func TestCopyRangeKeepsHoles(t *testing.T) {
+	dir := t.TempDir()
+	src, _ := os.Create(filepath.Join(dir, "src"))
+	src.WriteAt(bytes.Repeat([]byte{1}, 8192), 0)
+	src.WriteAt(bytes.Repeat([]byte{2}, 4096), 16<<20)
+	src.Truncate(32 << 20)
+	dst, _ := os.Create(filepath.Join(dir, "dst"))
+	dst.Truncate(64 << 20)
+	if err := CopyRange(context.Background(), dst, 1<<20, src, 0, 32<<20); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 32<<20)
+	dst.ReadAt(got, 1<<20)
+	want := make([]byte, 32<<20)
+	src.ReadAt(want, 0)
+	if !bytes.Equal(got, want) {
+		t.Error("copied bytes differ")
+	}
+	if a := allocated(t, dst.Name()); a > 1<<20 {
+		t.Errorf("destination allocates %d bytes: holes were filled", a)
+	}
+	// Copying from the middle of a file, ending inside a data run.
+	dst2, _ := os.Create(filepath.Join(dir, "dst2"))
+	if err := CopyRange(context.Background(), dst2, 0, src, 4096, 16<<20); err != nil {
+		t.Fatal(err)
+	}
+	dst2.Truncate(16 << 20)
+	got2 := make([]byte, 16<<20)
+	dst2.ReadAt(got2, 0)
+	if !bytes.Equal(got2, want[4096:4096+16<<20]) {
+		t.Error("partial copy differs")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := CopyRange(ctx, dst, 0, src, 0, 32<<20); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled copy: %v", err)
+	}
+}
+
+func TestCopyPlainSkipsZeros(t *testing.T) {
+	dir := t.TempDir()
+	dst, _ := os.Create(filepath.Join(dir, "dst"))
+	dst.Truncate(8 << 20)
+	data := make([]byte, 4<<20)
+	copy(data[1<<20:], "x")
+	if err := copyPlain(dst, 0, bytes.NewReader(data), 0, int64(len(data))); err != nil {
+		t.Fatal(err)
+	}
+	if a := allocated(t, dst.Name()); a > 64<<10 {
+		t.Errorf("zero blocks were written: %d bytes allocated", a)
+	}
+	if err := copyPlain(dst, 0, bytes.NewReader(data[:100]), 0, 200); err == nil {
+		t.Error("short source not reported")
+	}
+}
