@@ -97,6 +97,10 @@ type ExitError struct {
 func (e *ExitError) Error() string { return e.Err.Error() }
 func (e *ExitError) Unwrap() error { return e.Err }
 
+// ErrNothingToDo means there are no definitions and --empty=refuse asks
+// for no new partition table: repart then exits successfully.
+var ErrNothingToDo = errors.New("Didn't find any partition definition files, nothing to do.")
+
 // NoFitError is repart's refusal when the partitions do not fit: its
 // message is repart's two lines, the minimal image size last.
 type NoFitError struct {
@@ -243,6 +247,9 @@ func (b *build) prepare() error {
 	})
 	if err != nil {
 		return err
+	}
+	if len(defs) == 0 && o.Empty == EmptyRefuse {
+		return ErrNothingToDo
 	}
 	deferred := map[uuid.UUID]bool{}
 	for _, name := range o.DeferPartitions {
@@ -663,6 +670,8 @@ func (b *build) write(ctx context.Context) error {
 		b.log(fmt.Sprintf("Sized '%s' to %s.", b.o.Image, FormatBytes(b.size)))
 	} else if b.size > b.cur {
 		b.log(fmt.Sprintf("File '%s' grown from %s to %s by truncation.", b.o.Image, FormatBytes(b.cur), FormatBytes(b.size)))
+	} else if b.o.Size > 0 {
+		b.log(fmt.Sprintf("File '%s' already is of requested size or larger, not growing. (%s >= %s)", b.o.Image, FormatBytes(b.cur), FormatBytes(b.o.Size)))
 	}
 	disk, err := b.table()
 	if err != nil {

@@ -79,6 +79,17 @@ func TestUsageErrors(t *testing.T) {
 	}
 }
 
+// Without definitions and with --empty=refuse there is nothing to do.
+func TestNothingToDo(t *testing.T) {
+	dir := t.TempDir()
+	os.Mkdir(filepath.Join(dir, "defs"), 0o755)
+	os.WriteFile(filepath.Join(dir, "img.raw"), make([]byte, 1<<20), 0o644)
+	res := runCLI(t, dir, nil, "--definitions=defs", "--dry-run=no", "img.raw")
+	if res.code != 0 || !strings.Contains(res.stderr, "nothing to do") {
+		t.Errorf("exit %d: %s", res.code, res.stderr)
+	}
+}
+
 func TestHelpVersion(t *testing.T) {
 	for _, a := range []string{"--help", "-h", "--version", "--json=help"} {
 		res := runCLI(t, t.TempDir(), nil, a)

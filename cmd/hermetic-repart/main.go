@@ -304,6 +304,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	c.opts.Log = func(msg string) { fmt.Fprintln(stderr, msg) }
 	plan, err := repart.NewPlan(c.opts)
+	if errors.Is(err, repart.ErrNothingToDo) {
+		fmt.Fprintln(stderr, err)
+		return 0
+	}
 	if err != nil {
 		return fail(stderr, err)
 	}
