@@ -43,15 +43,3 @@ func (t Type) IsVeritySig() bool {
 func (t Type) IsVerity() bool {
 	return t.Designator == RootVerity || t.Designator == UsrVerity
 }
-
-// FdiskAttributes returns the attribute field libfdisk stores when repart
-// hands it flags as a list of bit numbers. libfdisk accepts numeric bits
-// 48–63 only and drops the whole list on any other token, so a single low
-// bit zeroes every attribute, defaults included. repart's images show this,
-// so ours must too.
-func FdiskAttributes(flags uint64) uint64 {
-	if flags&(1<<48-1) != 0 {
-		return 0
-	}
-	return flags
-}

@@ -218,6 +218,9 @@ func Read(r io.ReaderAt, size int64, sectorSize int) (*Disk, error) {
 		return nil, fmt.Errorf("%w: no protective MBR", ErrCorrupt)
 	}
 	backup, backupEntries, err := readHeader(r, ss, n, n-1)
+	if errors.Is(err, ErrNoGPT) {
+		return nil, fmt.Errorf("%w: primary header without backup header", ErrCorrupt)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("backup header: %w", err)
 	}
@@ -305,9 +308,12 @@ func readHeader(r io.ReaderAt, ss int64, n, lba uint64) (*Disk, []byte, error) {
 		return nil, nil, fmt.Errorf("%w: %d entries of %d bytes (only %d of %d are supported)", ErrCorrupt, count, esize, NumEntries, EntrySize)
 	}
 	esec := uint64(entriesBytes) / uint64(ss)
-	if d.FirstUsableLBA > d.LastUsableLBA || d.LastUsableLBA >= n ||
-		entriesLBA < 2 || entriesLBA+esec > n-1 ||
-		(entriesLBA+esec > d.FirstUsableLBA && entriesLBA <= d.LastUsableLBA) {
+	// The usable area and the entry array must lie between the primary
+	// header (LBA 1) and the backup header (LBA N-1) without overlapping;
+	// the comparisons are arranged so that no sum can overflow.
+	if d.FirstUsableLBA < 2 || d.FirstUsableLBA > d.LastUsableLBA || d.LastUsableLBA >= n-1 ||
+		entriesLBA < 2 || entriesLBA >= n-1 || esec > n-1-entriesLBA ||
+		(entriesLBA <= d.LastUsableLBA && entriesLBA+esec > d.FirstUsableLBA) {
 		return nil, nil, fmt.Errorf("%w: bounds (usable %d-%d, entries at %d) do not fit a disk of %d sectors",
 			ErrCorrupt, d.FirstUsableLBA, d.LastUsableLBA, entriesLBA, n)
 	}

@@ -709,7 +709,7 @@ func (b *build) write(ctx context.Context) error {
 			FirstLBA:   p.Offset / ss,
 			LastLBA:    (p.Offset+p.Size)/ss - 1,
 			Attributes: p.Flags,
-			Name:       p.Label,
+			Name:       gpt.FdiskName(p.Label),
 		}
 	}
 	if err := disk.Write(img); err != nil {

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/hermetic-repart/hermetic-repart/internal/oracle"
 )
 
 const seedArg = "--seed=e2a40bf9-73f1-4278-9160-49c031e7aef8"
@@ -148,11 +150,13 @@ func TestBuildErrors(t *testing.T) {
 			code: 1, msg: "Failed to open file or determine backing device of img.raw: no such file or directory",
 		},
 		{
-			name:  "refuse without GPT",
-			defs:  simpleDefs,
-			setup: func(t *testing.T, dir string) { os.WriteFile(filepath.Join(dir, "img.raw"), make([]byte, 40<<20), 0o644) },
-			args:  []string{"--empty=refuse", "--dry-run=no"},
-			code:  77, msg: "Disk DIR/img.raw has no GPT disk label, not repartitioning.",
+			name: "refuse without GPT",
+			defs: simpleDefs,
+			setup: func(t *testing.T, dir string) {
+				os.WriteFile(filepath.Join(dir, "img.raw"), make([]byte, 40<<20), 0o644)
+			},
+			args: []string{"--empty=refuse", "--dry-run=no"},
+			code: 77, msg: "Disk DIR/img.raw has no GPT disk label, not repartitioning.",
 		},
 		{
 			name: "split names collide",
@@ -177,11 +181,13 @@ func TestBuildErrors(t *testing.T) {
 			code: 1, msg: "DIR/defs/10-a.conf: CopyBlocks=/nonexistent/blob.img: open /nonexistent/blob.img: no such file or directory",
 		},
 		{
-			name:  "CopyBlocks size not a multiple of 512",
-			defs:  map[string]string{"10-a.conf": "[Partition]\nType=linux-generic\nCopyBlocks=DIR/blob.img\n"},
-			setup: func(t *testing.T, dir string) { os.WriteFile(filepath.Join(dir, "blob.img"), make([]byte, 1000), 0o644) },
-			args:  []string{"--empty=create", "--size=auto"},
-			code:  1, msg: "DIR/defs/10-a.conf: CopyBlocks=DIR/blob.img: has size that is not multiple of 512 (1000 bytes), refusing",
+			name: "CopyBlocks size not a multiple of 512",
+			defs: map[string]string{"10-a.conf": "[Partition]\nType=linux-generic\nCopyBlocks=DIR/blob.img\n"},
+			setup: func(t *testing.T, dir string) {
+				os.WriteFile(filepath.Join(dir, "blob.img"), make([]byte, 1000), 0o644)
+			},
+			args: []string{"--empty=create", "--size=auto"},
+			code: 1, msg: "DIR/defs/10-a.conf: CopyBlocks=DIR/blob.img: has size that is not multiple of 512 (1000 bytes), refusing",
 		},
 		{
 			name: "swap too small",
@@ -275,12 +281,8 @@ func TestExistingPartitionsRefused(t *testing.T) {
 
 // ENOSPC while writing: the error names the image and nothing is left.
 func TestDiskFull(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("this test needs root (to mount a small tmpfs) in CI")
-		}
-		t.Skip("needs root to mount a small tmpfs")
-	}
+	oracle.RequireRoot(t)
+	oracle.Require(t, "mount")
 	dir := t.TempDir()
 	mnt := filepath.Join(dir, "mnt")
 	os.Mkdir(mnt, 0o755)

@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
+
+	"github.com/hermetic-repart/hermetic-repart/internal/oracle"
 )
 
 type buf []byte
@@ -53,13 +55,7 @@ func TestErrors(t *testing.T) {
 
 // swaplabel (util-linux) reads our header back.
 func TestSwaplabel(t *testing.T) {
-	bin, err := exec.LookPath("swaplabel")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("swaplabel (util-linux) is required in CI")
-		}
-		t.Skip("swaplabel not installed")
-	}
+	bin := oracle.Require(t, "swaplabel")
 	p := filepath.Join(t.TempDir(), "swap")
 	img := make(buf, 4<<20)
 	u := uuid.MustParse("e116f556-26a3-42a6-9578-dd6194876f39")
