@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"unicode/utf8"
 )
 
 // assignment is one "Key=Value" line of a definition file.
@@ -32,7 +33,8 @@ func readConf(path string, warn func(file string, line int, msg string)) ([]assi
 	section := ""
 	var continuation string
 	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 64*1024), maxLine+1)
+	sc.Buffer(make([]byte, 4096), maxLine+1)
+	sc.Split(splitLines)
 	lineNo := 0
 	for sc.Scan() {
 		lineNo++
@@ -57,12 +59,19 @@ func readConf(path string, warn func(file string, line int, msg string)) ([]assi
 		if p == "" || p[0] == '#' || p[0] == ';' {
 			continue
 		}
+		if !utf8.ValidString(p) {
+			warn(path, lineNo, fmt.Sprintf("String is not UTF-8 clean, ignoring assignment: %q", p))
+			continue
+		}
 		if p[0] == '[' {
-			if p[len(p)-1] != ']' || len(p) < 3 {
+			if len(p) < 2 || p[len(p)-1] != ']' {
 				return nil, &Error{File: path, Line: lineNo, Msg: fmt.Sprintf("Invalid section header '%s'", p)}
 			}
 			section = p[1 : len(p)-1]
-			if section != "Partition" {
+			if strings.ContainsAny(section, "\\\"'\x7f") || strings.IndexFunc(section, func(r rune) bool { return r < ' ' }) >= 0 {
+				return nil, &Error{File: path, Line: lineNo, Msg: fmt.Sprintf("Bad characters in section header '%s'", p)}
+			}
+			if section != "Partition" && !strings.HasPrefix(section, "X-") {
 				warn(path, lineNo, fmt.Sprintf("Unknown section '%s'. Ignoring.", section))
 			}
 			continue
@@ -91,6 +100,32 @@ func readConf(path string, warn func(file string, line int, msg string)) ([]assi
 		}
 	}
 	return out, nil
+}
+
+// splitLines ends lines as systemd's read_line does: at "\n", "\r",
+// "\r\n" or a NUL byte, so no line (and no value) can contain a NUL.
+func splitLines(data []byte, atEOF bool) (int, []byte, error) {
+	for i, c := range data {
+		switch c {
+		case '\n', 0:
+			return i + 1, data[:i], nil
+		case '\r':
+			if i+1 < len(data) {
+				if data[i+1] == '\n' {
+					return i + 2, data[:i], nil
+				}
+				return i + 1, data[:i], nil
+			}
+			if atEOF {
+				return i + 1, data[:i], nil
+			}
+			return 0, nil, nil // a "\n" may follow
+		}
+	}
+	if atEOF && len(data) > 0 {
+		return len(data), data, nil
+	}
+	return 0, nil, nil
 }
 
 // escapedEnd reports whether s ends in an unescaped backslash.

@@ -516,7 +516,8 @@ func (p *Partition) finish(typeSet bool, o *Options) error {
 	if p.PaddingMin != Unset && p.PaddingMax != Unset && p.PaddingMin > p.PaddingMax {
 		return p.errorf("PaddingMinBytes", "PaddingMinBytes= larger than PaddingMaxBytes=, refusing.")
 	}
-	if !typeSet {
+	// The null type marks unused GPT entries; repart treats it as unset.
+	if !typeSet || p.Type.UUID == gpt.NilID {
 		return &Error{File: p.Path, Line: 1, Msg: "Type= not defined, refusing."}
 	}
 	if p.CopyBlocks != "" && (p.Format != "" || p.populates()) {

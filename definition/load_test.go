@@ -152,6 +152,31 @@ func TestContinuationAndSections(t *testing.T) {
 	}
 }
 
+// Lines end at \n, \r, \r\n and NUL, as in systemd's read_line.
+func TestLineEnds(t *testing.T) {
+	p, _, err := parse(t, "[Partition]\r\nType=home\rLabel=ab\x00cd=ef\nWeight=7\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *p.Label != "ab" || p.Weight != 7 || p.Line("Weight") != 5 {
+		t.Errorf("label %q weight %d at line %d", *p.Label, p.Weight, p.Line("Weight"))
+	}
+}
+
+func TestConfQuirks(t *testing.T) {
+	p, warnings, err := parse(t, "[X-Mine]\nFoo=1\n[]\n[Partition]\nType=home\nLabel=\xff\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Label != nil || len(warnings) != 2 || warnings[0] != ":3: Unknown section ''. Ignoring." ||
+		!strings.HasPrefix(warnings[1], ":6: String is not UTF-8 clean, ignoring assignment") {
+		t.Errorf("label %v, warnings %q", p.Label, warnings)
+	}
+	if _, _, err := parse(t, "[Part\"ition]\nType=home\n"); err == nil || !strings.Contains(err.Error(), "Bad characters in section header") {
+		t.Errorf("bad section: %v", err)
+	}
+}
+
 func TestWarnings(t *testing.T) {
 	tests := []struct{ line, warning string }{
 		{"Label=" + strings.Repeat("ä", 19), ":3: Failed to expand specifiers in Label=, ignoring: " + strings.Repeat("ä", 19)},
@@ -191,6 +216,7 @@ func TestWarnings(t *testing.T) {
 func TestErrors(t *testing.T) {
 	tests := []struct{ body, err string }{
 		{"[Partition]\nLabel=x\n", ":1: Type= not defined, refusing."},
+		{"[Partition]\nType=00000000-0000-0000-0000-000000000000\n", ":1: Type= not defined, refusing."},
 		{"[Partition]\nType=nonsense\n", ":2: Failed to parse partition type: nonsense"},
 		{"[Partition]\nType=root-amd64x\n", ":2: Failed to parse partition type: root-amd64x"},
 		{"[Partition]\nType=home\nSizeMinBytes=lots\n", ":3: Failed to parse size value: lots"},

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
 
@@ -113,6 +114,10 @@ func EncodeName(name string) ([]byte, error) {
 	if !utf8.ValidString(name) {
 		return nil, fmt.Errorf("partition name %q is not valid UTF-8", name)
 	}
+	if strings.ContainsRune(name, 0) {
+		// A NUL ends the name on disk: what follows would be lost.
+		return nil, fmt.Errorf("partition name %q contains a NUL character", name)
+	}
 	units := utf16.Encode([]rune(name))
 	if len(units) > NameUnits {
 		return nil, fmt.Errorf("partition name %q needs %d UTF-16 code units, more than %d", name, len(units), NameUnits)
@@ -162,6 +167,13 @@ func (d *Disk) protectiveMBR() []byte {
 // Write stores the protective MBR, both headers and both entry arrays.
 // Nothing else on the disk is touched.
 func (d *Disk) Write(w io.WriterAt) error {
+	if err := d.validate(); err != nil {
+		return err
+	}
+	return d.write(w)
+}
+
+func (d *Disk) write(w io.WriterAt) error {
 	entries, err := d.encodeEntries()
 	if err != nil {
 		return err
@@ -183,6 +195,33 @@ func (d *Disk) Write(w io.WriterAt) error {
 	for _, x := range writes {
 		if _, err := w.WriteAt(x.data, int64(x.lba)*ss); err != nil {
 			return fmt.Errorf("writing %s: %w", x.what, err)
+		}
+	}
+	return nil
+}
+
+// validate refuses a table that Read would refuse: a bad geometry, or
+// partitions outside the usable area or overlapping each other.
+func (d *Disk) validate() error {
+	if !ValidSectorSize(d.SectorSize) {
+		return fmt.Errorf("invalid sector size %d", d.SectorSize)
+	}
+	e := d.entrySectors()
+	if d.Sectors < 2*(2+e)+1 || d.FirstUsableLBA < 2+e || d.FirstUsableLBA > d.LastUsableLBA || d.LastUsableLBA > d.Sectors-2-e {
+		return fmt.Errorf("invalid GPT geometry: usable LBAs %d-%d on a disk of %d sectors", d.FirstUsableLBA, d.LastUsableLBA, d.Sectors)
+	}
+	for i, a := range d.Entries {
+		if !a.Used() {
+			continue
+		}
+		if a.FirstLBA < d.FirstUsableLBA || a.LastLBA > d.LastUsableLBA || a.FirstLBA > a.LastLBA {
+			return fmt.Errorf("partition %d (LBA %d-%d) outside usable area %d-%d", i+1, a.FirstLBA, a.LastLBA, d.FirstUsableLBA, d.LastUsableLBA)
+		}
+		for j := i + 1; j < len(d.Entries); j++ {
+			b := d.Entries[j]
+			if b.Used() && a.FirstLBA <= b.LastLBA && b.FirstLBA <= a.LastLBA {
+				return fmt.Errorf("partitions %d and %d overlap", i+1, j+1)
+			}
 		}
 	}
 	return nil
