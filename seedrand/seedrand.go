@@ -67,9 +67,6 @@ func FileSystemUUID(part uuid.UUID) uuid.UUID { return Derive(part, "file-system
 // 8-hex-digit form of this value).
 func VFATVolumeID(fsUUID uuid.UUID) uint32 { return binary.BigEndian.Uint32(fsUUID[:4]) }
 
-// LUKSUUID is the UUID of a LUKS2 header in the partition.
-func LUKSUUID(part uuid.UUID) uuid.UUID { return Derive(part, "luks-uuid") }
-
 // VeritySalt is the 32-byte dm-verity salt (not v4-marked).
 func (s Seed) VeritySalt() [32]byte {
 	var salt [32]byte
@@ -79,11 +76,6 @@ func (s Seed) VeritySalt() [32]byte {
 
 // VerityUUID is the UUID in the dm-verity superblock.
 func (s Seed) VerityUUID() uuid.UUID { return Derive(uuid.UUID(s), "verity-uuid") }
-
-// Ext4HashSeed is the directory hash seed of an ext4 file system. repart
-// leaves it to mke2fs, which picks it at random; we derive it from the file
-// system UUID so that the same seed gives the same directory hashes.
-func Ext4HashSeed(fsUUID uuid.UUID) uuid.UUID { return Derive(fsUUID, "ext4-hash-seed") }
 
 // Random returns a seed from the system's random source (--seed=random).
 func Random() (Seed, error) {

@@ -62,14 +62,3 @@ func Expand(s string, t Table, maxLen int) (string, error) {
 	}
 	return b.String(), nil
 }
-
-// Merge returns a table with the entries of all tables; later ones win.
-func Merge(tables ...Table) Table {
-	m := Table{}
-	for _, t := range tables {
-		for k, v := range t {
-			m[k] = v
-		}
-	}
-	return m
-}
