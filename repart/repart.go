@@ -341,6 +341,9 @@ func (b *build) openTarget() error {
 	case err != nil:
 		return fmt.Errorf("reading partition table of %s: %w", img, err)
 	}
+	if b.o.Empty == EmptyRequire {
+		return &ExitError{Code: 77, Err: fmt.Errorf("Disk %s already has a disk label, refusing.", b.node)}
+	}
 	for _, e := range d.Entries {
 		if e.Used() {
 			return fmt.Errorf("%s already has partitions: hermetic-repart builds images from scratch and does not grow existing partition tables (use --empty=force to replace it)", img)

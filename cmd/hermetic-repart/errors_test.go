@@ -271,11 +271,15 @@ func TestExistingPartitionsRefused(t *testing.T) {
 	if res := runCLI(t, dir, nil, "--definitions=defs", seedArg, "--empty=create", "--size=100M", "img.raw"); res.code != 0 {
 		t.Fatal(res.stderr)
 	}
-	for _, mode := range []string{"allow", "require", "refuse"} {
+	for _, mode := range []string{"allow", "refuse"} {
 		res := runCLI(t, dir, nil, "--definitions=defs", seedArg, "--empty="+mode, "--dry-run=no", "img.raw")
 		if res.code != 1 || !strings.Contains(res.stderr, "already has partitions") {
 			t.Errorf("--empty=%s: exit %d: %s", mode, res.code, res.stderr)
 		}
+	}
+	res := runCLI(t, dir, nil, "--definitions=defs", seedArg, "--empty=require", "--dry-run=no", "img.raw")
+	if res.code != 77 || !strings.Contains(res.stderr, "already has a disk label, refusing.") {
+		t.Errorf("--empty=require: exit %d: %s", res.code, res.stderr)
 	}
 }
 
