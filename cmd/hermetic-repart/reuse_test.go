@@ -11,11 +11,16 @@ import (
 )
 
 // An image holding an empty GPT is partitioned in place with --empty=allow
-// or refuse, keeping its disk GUID, and refused with --empty=require: the
-// same bytes and exit status as systemd-repart 252.
+// or refuse, keeping its disk GUID, and refused with --empty=require; a
+// blank file gets a new table with allow and require and is refused with
+// refuse: the same bytes and exit status as systemd-repart 252.
 func TestReuseEmptyTable252(t *testing.T) {
 	bin := oracle.Require(t, "systemd-repart")
-	for _, mode := range []string{"allow", "refuse", "require"} {
+	for _, c := range []struct {
+		mode  string
+		blank bool // start from a zero-filled file instead of an empty GPT
+	}{{"allow", false}, {"refuse", false}, {"require", false}, {"allow", true}, {"require", true}, {"refuse", true}} {
+		mode := c.mode
 		dir := t.TempDir()
 		none := filepath.Join(dir, "none")
 		os.Mkdir(none, 0o755)
@@ -30,6 +35,10 @@ func TestReuseEmptyTable252(t *testing.T) {
 		theirs, ours := filepath.Join(dir, "252.raw"), filepath.Join(dir, "ours.raw")
 		for _, p := range []string{theirs, ours} {
 			copyFile(t, empty, p)
+			if c.blank {
+				os.Truncate(p, 0)
+				os.Truncate(p, 64<<20)
+			}
 		}
 		args := []string{"--definitions=" + defs, "--empty=" + mode, "--dry-run=no", "--seed=5f2c3a9e-1d4b-4c8e-9a7f-3b6d2e1c0f9a"}
 		_, stderr, err := oracle.Run(t, bin, append(args, theirs)...)
@@ -40,7 +49,7 @@ func TestReuseEmptyTable252(t *testing.T) {
 		a, _ := os.ReadFile(theirs)
 		b, _ := os.ReadFile(ours)
 		if !bytes.Equal(a, b) {
-			t.Errorf("--empty=%s: image differs from systemd-repart 252's at byte %d", mode, firstDiff(a, b))
+			t.Errorf("--empty=%s (blank %v): image differs from systemd-repart 252's at byte %d", mode, c.blank, firstDiff(a, b))
 		}
 	}
 }
