@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -182,18 +181,22 @@ func (p *Partition) assign(a assignment, o *Options) error {
 	}
 	warn := func(format string, args ...any) { o.warn(a.file, a.line, fmt.Sprintf(format, args...)) }
 	v := a.value
-	expandPath := func() (string, bool) {
-		s, err := specifier.Expand(v, o.Specifiers, maxPath)
+	// resolvePath expands specifiers and checks a path as repart's
+	// path_simplify_and_warn does; what it refuses is ignored with a warning.
+	resolvePath := func(raw, what string, keepSlash bool) (string, bool) {
+		s, err := specifier.Expand(raw, o.Specifiers, maxPath-1)
 		if err != nil {
-			warn("Failed to expand specifiers in %s=, ignoring: %s", a.key, v)
+			warn("Failed to expand specifiers in %s, ignoring: %s", what, raw)
 			return "", false
 		}
-		if !path.IsAbs(s) {
-			warn("Path %s= is not absolute, ignoring: %s", a.key, s)
+		c, err := cleanPath(s, keepSlash)
+		if err != nil {
+			warn("%s= %v, ignoring: %s", a.key, err, s)
 			return "", false
 		}
-		return path.Clean(s), true
+		return c, true
 	}
+	expandPath := func() (string, bool) { return resolvePath(v, a.key+"=", false) }
 	// An empty size is a parse error, not a reset: repart treats it so.
 	sizeValue := func(dst *uint64, roundUp bool) error {
 		n, err := ParseSize(v)
@@ -242,7 +245,7 @@ func (p *Partition) assign(a assignment, o *Options) error {
 		*dst = n
 		return nil
 	}
-	pathList := func(dst *[]string) {
+	pathList := func(dst *[]string, keepSlash bool) {
 		if v == "" {
 			*dst = nil
 			return
@@ -253,16 +256,9 @@ func (p *Partition) assign(a assignment, o *Options) error {
 			return
 		}
 		for _, w := range words {
-			s, err := specifier.Expand(w, o.Specifiers, maxPath)
-			if err != nil {
-				warn("Failed to expand specifiers in %s=, ignoring: %s", a.key, w)
-				continue
+			if s, ok := resolvePath(w, a.key+"=", keepSlash); ok && !contains(*dst, s) {
+				*dst = append(*dst, s)
 			}
-			if !path.IsAbs(s) {
-				warn("Path %s= is not absolute, ignoring: %s", a.key, s)
-				continue
-			}
-			*dst = append(*dst, s)
 		}
 	}
 
@@ -377,17 +373,35 @@ func (p *Partition) assign(a assignment, o *Options) error {
 			p.CopyFiles = nil
 			break
 		}
-		src, dst, _ := strings.Cut(v, ":")
-		if dst == "" {
+		src, rest, _, err := extractWord(v, ':')
+		if err != nil {
+			return fatal("Failed to extract source path: %s", v)
+		}
+		dst, rest, ok, err := extractWord(rest, ':')
+		if err != nil {
+			return fatal("Failed to extract target path: %s", v)
+		}
+		if rest != "" {
+			return fatal("Too many arguments: %s", v)
+		}
+		if !ok {
 			dst = src
 		}
-		p.CopyFiles = append(p.CopyFiles, CopyFile{Source: src, Target: dst})
+		rs, ok := resolvePath(src, "CopyFiles= source", false)
+		if !ok {
+			return nil
+		}
+		rt, ok := resolvePath(dst, "CopyFiles= target", false)
+		if !ok {
+			return nil
+		}
+		p.CopyFiles = append(p.CopyFiles, CopyFile{Source: rs, Target: rt})
 	case "ExcludeFiles":
-		pathList(&p.ExcludeFiles)
+		pathList(&p.ExcludeFiles, true)
 	case "ExcludeFilesTarget":
-		pathList(&p.ExcludeFilesTarget)
+		pathList(&p.ExcludeFilesTarget, true)
 	case "MakeDirectories":
-		pathList(&p.MakeDirectories)
+		pathList(&p.MakeDirectories, false)
 	case "MakeSymlinks":
 		if v == "" {
 			p.MakeSymlinks = nil
@@ -400,14 +414,16 @@ func (p *Partition) assign(a assignment, o *Options) error {
 		}
 		for _, w := range words {
 			pth, target, ok := strings.Cut(w, ":")
-			if !ok || !path.IsAbs(pth) || target == "" {
+			if !ok || target == "" {
 				warn("Invalid MakeSymlinks= entry, ignoring: %s", w)
 				continue
 			}
-			p.MakeSymlinks = append(p.MakeSymlinks, Symlink{Path: pth, Target: target})
+			if rp, ok := resolvePath(pth, "MakeSymlinks=", false); ok {
+				p.MakeSymlinks = append(p.MakeSymlinks, Symlink{Path: rp, Target: target})
+			}
 		}
 	case "Subvolumes":
-		pathList(&p.Subvolumes)
+		pathList(&p.Subvolumes, false)
 	case "DefaultSubvolume":
 		p.DefaultSubvolume = v
 	case "Encrypt":
