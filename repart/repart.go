@@ -656,11 +656,17 @@ func (b *build) resolveSplitNames() error {
 
 // write produces the image and the split files.
 func (b *build) write(ctx context.Context) error {
+	// An existing image is replaced where it really lives: through a
+	// symlink, not over it, as repart writes through it.
+	target := b.o.Image
 	mode := os.FileMode(0o666)
-	if st, err := os.Stat(b.o.Image); err == nil {
-		mode = st.Mode().Perm()
+	if b.o.Empty != EmptyCreate {
+		target = b.node
+		if st, err := os.Stat(target); err == nil {
+			mode = st.Mode().Perm()
+		}
 	}
-	img, err := imagefile.Create(b.o.Image, int64(b.size), imagefile.Options{
+	img, err := imagefile.Create(target, int64(b.size), imagefile.Options{
 		Replace:  b.o.Empty != EmptyCreate,
 		Mode:     mode,
 		Allocate: b.o.NoDiscard,

@@ -196,3 +196,31 @@ func TestCopyBlocksSplitDefer(t *testing.T) {
 		t.Errorf("--discard=no: %d of %d bytes allocated", st.Blocks*512, st.Size)
 	}
 }
+
+// --empty=force through a symlink replaces the file it points to and keeps
+// the symlink and the file's permissions.
+func TestForceThroughSymlink(t *testing.T) {
+	dir := t.TempDir()
+	writeDefs(t, dir, simpleDefs)
+	real := filepath.Join(dir, "real.raw")
+	os.WriteFile(real, nil, 0o640)
+	os.Chmod(real, 0o640)
+	os.Truncate(real, 64<<20)
+	if err := os.Symlink("real.raw", filepath.Join(dir, "link.raw")); err != nil {
+		t.Fatal(err)
+	}
+	res := runCLI(t, dir, nil, "--definitions=defs", seedArg, "--empty=force", "--dry-run=no", "--json=short", "link.raw")
+	if res.code != 0 {
+		t.Fatal(res.stderr)
+	}
+	if fi, err := os.Lstat(filepath.Join(dir, "link.raw")); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Error("the symlink was replaced")
+	}
+	st, _ := os.Stat(real)
+	if st.Mode().Perm() != 0o640 || st.Size() != 64<<20 {
+		t.Errorf("real file: mode %v size %d", st.Mode().Perm(), st.Size())
+	}
+	if !strings.Contains(res.stdout, `"node":"`+real+`1"`) {
+		t.Errorf("node does not name the resolved path: %s", res.stdout)
+	}
+}
