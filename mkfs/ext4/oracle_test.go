@@ -1,0 +1,160 @@
+package ext4
+
+import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hermetic-repart/hermetic-repart/internal/oracle"
+)
+
+var (
+	testUUID = [16]byte{0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef}
+	testSeed = [16]byte{0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54, 0x32, 0x10, 0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54, 0x32, 0x10}
+	testTime = time.Unix(1700000000, 0)
+)
+
+func testOptions(size int64) Options {
+	return Options{Size: size, Label: "test", UUID: testUUID, HashSeed: testSeed, Time: testTime}
+}
+
+// writeImage writes root into a new sparse file of opts.Size bytes.
+func writeImage(t testing.TB, root *Inode, opts Options) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "fs.img")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Truncate(opts.Size); err != nil {
+		t.Fatal(err)
+	}
+	if err := Write(context.Background(), f, 0, root, opts); err != nil {
+		t.Fatalf("Write: %v", err)
+	}
+	return path
+}
+
+// e2fsck's normal output; any other line reports a problem.
+var fsckOK = regexp.MustCompile(`^(e2fsck [0-9.]+ \(.*\)|Pass [1-5]: .*|.*: \d+/\d+ files \(.*\), \d+/\d+ blocks|)$`)
+
+// fsckClean runs e2fsck -fn and fails the test unless it exits 0 and
+// reports nothing.
+func fsckClean(t testing.TB, img string) {
+	t.Helper()
+	bin := oracle.Require(t, "e2fsck")
+	out, errOut, err := oracle.Run(t, bin, "-fn", img)
+	all := out + errOut
+	if oracle.ExitCode(err) != 0 {
+		t.Fatalf("e2fsck -fn: exit %d\n%s", oracle.ExitCode(err), all)
+	}
+	for _, l := range strings.Split(all, "\n") {
+		if !fsckOK.MatchString(l) {
+			t.Fatalf("e2fsck -fn reports a problem: %q\n%s", l, all)
+		}
+	}
+}
+
+// fsckStable runs e2fsck -fy on a copy and fails unless it modifies
+// nothing (no directory re-indexed, nothing fixed).
+func fsckStable(t testing.TB, img string) {
+	t.Helper()
+	bin := oracle.Require(t, "e2fsck")
+	cp := img + ".fy"
+	copySparse(t, img, cp)
+	defer os.Remove(cp)
+	out, errOut, err := oracle.Run(t, bin, "-fy", cp)
+	all := out + errOut
+	if oracle.ExitCode(err) != 0 || strings.Contains(all, "MODIFIED") {
+		t.Fatalf("e2fsck -fy: exit %d\n%s", oracle.ExitCode(err), all)
+	}
+	for _, l := range strings.Split(all, "\n") {
+		if !fsckOK.MatchString(l) {
+			t.Fatalf("e2fsck -fy reports: %q\n%s", l, all)
+		}
+	}
+}
+
+func copySparse(t testing.TB, from, to string) {
+	t.Helper()
+	src, err := os.Open(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	st, err := src.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst, err := os.Create(to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Close()
+	if err := dst.Truncate(st.Size()); err != nil {
+		t.Fatal(err)
+	}
+	runs, err := seekRuns(src, st.Size())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range runs {
+		if _, err := io.Copy(io.NewOffsetWriter(dst, r.Off), io.NewSectionReader(src, r.Off, r.Len)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// debugfs runs one debugfs request and returns its output.
+func debugfs(t testing.TB, img, req string) string {
+	t.Helper()
+	bin := oracle.Require(t, "debugfs")
+	out, errOut, err := oracle.Run(t, bin, "-R", req, img)
+	if err != nil {
+		t.Fatalf("debugfs -R %q: %v\n%s", req, err, errOut)
+	}
+	return out
+}
+
+// dumpe2fsHeader returns `dumpe2fs -h` as a map of field to value.
+func dumpe2fsHeader(t testing.TB, img string) map[string]string {
+	t.Helper()
+	bin := oracle.Require(t, "dumpe2fs")
+	out, errOut, err := oracle.Run(t, bin, "-h", img)
+	if err != nil {
+		t.Fatalf("dumpe2fs -h: %v\n%s", err, errOut)
+	}
+	m := map[string]string{}
+	for _, l := range strings.Split(out, "\n") {
+		k, v, ok := strings.Cut(l, ":")
+		if ok {
+			m[strings.TrimSpace(k)] = strings.TrimSpace(v)
+		}
+	}
+	return m
+}
+
+// mountRO loop-mounts img read-only (as root) and returns the mount point;
+// it is unmounted when the test ends.
+func mountRO(t testing.TB, img string) string {
+	t.Helper()
+	oracle.RequireRoot(t)
+	bin := oracle.Require(t, "mount")
+	umount := oracle.Require(t, "umount")
+	dir := t.TempDir()
+	if _, errOut, err := oracle.Run(t, bin, "-t", "ext4", "-o", "loop,ro", img, dir); err != nil {
+		t.Fatalf("mount -o loop,ro %s: %v\n%s", img, err, errOut)
+	}
+	t.Cleanup(func() {
+		if _, errOut, err := oracle.Run(t, umount, dir); err != nil {
+			t.Errorf("umount %s: %v\n%s", dir, err, errOut)
+		}
+	})
+	return dir
+}

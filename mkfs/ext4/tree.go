@@ -1,0 +1,306 @@
+package ext4
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Kind is the type of an inode.
+type Kind uint8
+
+// The kinds of inode a file system can hold.
+const (
+	Regular Kind = iota + 1
+	Dir
+	Symlink
+	CharDev
+	BlockDev
+	FIFO
+	Socket
+)
+
+func (k Kind) String() string {
+	switch k {
+	case Regular:
+		return "regular file"
+	case Dir:
+		return "directory"
+	case Symlink:
+		return "symlink"
+	case CharDev:
+		return "character device"
+	case BlockDev:
+		return "block device"
+	case FIFO:
+		return "fifo"
+	case Socket:
+		return "socket"
+	}
+	return fmt.Sprintf("Kind(%d)", uint8(k))
+}
+
+// Inode is one file of the tree to write, like archive/tar's Header: only
+// metadata, plus a Data source for the bytes of a regular file. The
+// content model (package fstree) is adapted to it by a thin bridge; the
+// writer itself knows nothing about where the tree came from.
+//
+// Hard links are one *Inode reachable under several names (pointer
+// identity); directories must be reachable exactly once.
+type Inode struct {
+	Kind Kind
+	// Perm holds the permission bits including setuid, setgid and sticky
+	// (07777); the file type comes from Kind.
+	Perm     uint16
+	UID, GID uint32
+	// Times, written with nanoseconds. A zero time.Time is written as the
+	// Unix epoch; times outside ext4's range (1901-12-13 to 2446-05-10)
+	// are clamped to it, as the kernel does.
+	Atime, Mtime, Ctime, Crtime time.Time
+
+	// Size is the length of a regular file in bytes.
+	Size int64
+	// Data is the content of a regular file; nil means Size zero bytes
+	// (a file that is one hole).
+	Data Data
+
+	// Target is the target of a symlink (1 to 4095 bytes, no NUL).
+	Target string
+
+	// Major and Minor are the device number of a CharDev or BlockDev.
+	Major, Minor uint32
+
+	// Xattrs are the extended attributes, in any order. Names carry their
+	// namespace prefix ("user.", "trusted.", "security.",
+	// "system.posix_acl_access", "system.posix_acl_default"). POSIX ACLs
+	// are given as getxattr(2) returns them and converted to ext4's
+	// on-disk form.
+	Xattrs []Xattr
+
+	// Entries are the children of a directory, in any order: they are
+	// written in byte-wise name order. Names are bytes (not necessarily
+	// UTF-8), 1 to 255 long, without '/' or NUL, and not "." or "..".
+	Entries []Entry
+}
+
+// Entry is one name in a directory.
+type Entry struct {
+	Name  string
+	Inode *Inode
+}
+
+// Xattr is one extended attribute.
+type Xattr struct {
+	Name  string
+	Value []byte
+}
+
+// Run is a byte range [Off, Off+Len) of a file's content.
+type Run struct {
+	Off, Len int64
+}
+
+// Data is the content of a regular file.
+//
+// The writer asks for Runs while it lays out the file system (before any
+// data moves) and allocates blocks only for them: everything outside the
+// runs reads as zeros and becomes a hole. Later, possibly from several
+// goroutines at once, it calls CopyTo for pieces of those runs, each piece
+// going straight to its final place in the output.
+type Data interface {
+	// Runs returns where the content may be non-zero: byte ranges in
+	// increasing order, not overlapping, within [0, size). Reporting
+	// zeros inside a run is allowed (they are allocated and left zero).
+	Runs(size int64) ([]Run, error)
+	// CopyTo writes the n content bytes starting at off to dst at dstOff.
+	// It must write exactly those bytes or fail; it may skip bytes that
+	// are zero, since the output region reads as zeros. dst is the
+	// io.WriterAt given to the writer: when it is an *os.File, or has an
+	// OS() *os.File method (as imagefile.File does), implementations may
+	// use copy_file_range.
+	CopyTo(ctx context.Context, dst io.WriterAt, dstOff, off, n int64) error
+}
+
+// Bytes is file content held in memory. Runs reports it as one run
+// (without the trailing zeros), so a Bytes file is never sparse inside.
+type Bytes []byte
+
+// Runs implements Data.
+func (b Bytes) Runs(size int64) ([]Run, error) {
+	n := min(int64(len(b)), size)
+	for n > 0 && b[n-1] == 0 {
+		n--
+	}
+	if n == 0 {
+		return nil, nil
+	}
+	return []Run{{0, n}}, nil
+}
+
+// CopyTo implements Data.
+func (b Bytes) CopyTo(ctx context.Context, dst io.WriterAt, dstOff, off, n int64) error {
+	if off < 0 || off+n > int64(len(b)) {
+		return fmt.Errorf("range %d+%d outside %d bytes of content", off, n, len(b))
+	}
+	return writeNonZero(dst, b[off:off+n], dstOff)
+}
+
+// File is the content of a regular file on the host, read at write time.
+// Runs are found with SEEK_DATA/SEEK_HOLE, so holes in the source stay
+// holes; copies use copy_file_range when the destination is a file.
+type File struct {
+	Path string
+}
+
+// Runs implements Data.
+func (f File) Runs(size int64) ([]Run, error) {
+	fd, err := os.Open(f.Path)
+	if err != nil {
+		return nil, err
+	}
+	defer fd.Close()
+	return seekRuns(fd, size)
+}
+
+// seekRuns lists the data runs of fd within [0, size).
+func seekRuns(fd *os.File, size int64) ([]Run, error) {
+	var runs []Run
+	for pos := int64(0); pos < size; {
+		data, err := unix.Seek(int(fd.Fd()), pos, unix.SEEK_DATA)
+		if errors.Is(err, unix.ENXIO) {
+			break
+		}
+		if err != nil {
+			// No SEEK_DATA: all of the rest is data.
+			return append(runs, Run{pos, size - pos}), nil
+		}
+		if data >= size {
+			break
+		}
+		hole, err := unix.Seek(int(fd.Fd()), data, unix.SEEK_HOLE)
+		if err != nil {
+			return nil, fmt.Errorf("finding end of data in %s: %w", fd.Name(), err)
+		}
+		hole = min(hole, size)
+		runs = append(runs, Run{data, hole - data})
+		pos = hole
+	}
+	return runs, nil
+}
+
+// CopyTo implements Data.
+func (f File) CopyTo(ctx context.Context, dst io.WriterAt, dstOff, off, n int64) error {
+	src, err := os.Open(f.Path)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	if err := copyRange(ctx, dst, dstOff, src, off, n); err != nil {
+		return fmt.Errorf("%s: %w", f.Path, err)
+	}
+	return nil
+}
+
+// osFile returns the *os.File behind dst, if there is one.
+func osFile(dst io.WriterAt) *os.File {
+	switch d := dst.(type) {
+	case *os.File:
+		return d
+	case interface{ OS() *os.File }:
+		return d.OS()
+	}
+	return nil
+}
+
+const copyChunk = 8 << 20
+
+// copyRange copies n bytes of src at off to dst at dstOff, with
+// copy_file_range when dst is a file, else with read and pwrite (skipping
+// zero blocks). It fails if src ends early.
+func copyRange(ctx context.Context, dst io.WriterAt, dstOff int64, src *os.File, off, n int64) error {
+	if out := osFile(dst); out != nil {
+		for n > 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			roff, woff := off, dstOff
+			c, err := unix.CopyFileRange(int(src.Fd()), &roff, int(out.Fd()), &woff, int(min(n, copyChunk)), 0)
+			if err != nil {
+				if errors.Is(err, unix.EXDEV) || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EOPNOTSUPP) {
+					break // fall back to read and pwrite
+				}
+				return err
+			}
+			if c == 0 {
+				return fmt.Errorf("file ended %d bytes early (changed during the build?)", n)
+			}
+			off += int64(c)
+			dstOff += int64(c)
+			n -= int64(c)
+		}
+		if n == 0 {
+			return nil
+		}
+	}
+	buf := make([]byte, min(n, copyChunk))
+	for n > 0 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		chunk := buf[:min(int64(len(buf)), n)]
+		r, err := src.ReadAt(chunk, off)
+		if r < len(chunk) {
+			if err == nil || err == io.EOF {
+				return fmt.Errorf("file ended %d bytes early (changed during the build?)", n-int64(r))
+			}
+			return err
+		}
+		if err := writeNonZero(dst, chunk, dstOff); err != nil {
+			return err
+		}
+		off += int64(r)
+		dstOff += int64(r)
+		n -= int64(r)
+	}
+	return nil
+}
+
+// writeNonZero writes p at off, leaving out every 4096-byte block (aligned
+// to p's start) that is all zeros.
+func writeNonZero(dst io.WriterAt, p []byte, off int64) error {
+	for i := 0; i < len(p); {
+		j := min(i+BlockSize, len(p))
+		if isZero(p[i:j]) {
+			i = j
+			continue
+		}
+		for j < len(p) && !isZero(p[j:min(j+BlockSize, len(p))]) {
+			j = min(j+BlockSize, len(p))
+		}
+		if _, err := dst.WriteAt(p[i:j], off+int64(i)); err != nil {
+			return err
+		}
+		i = j
+	}
+	return nil
+}
+
+func isZero(b []byte) bool {
+	for len(b) >= 8 {
+		if b[0]|b[1]|b[2]|b[3]|b[4]|b[5]|b[6]|b[7] != 0 {
+			return false
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
