@@ -3,9 +3,7 @@ package fuzz
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"hash/crc32"
-	"io"
 	"reflect"
 	"strings"
 	"testing"
@@ -13,68 +11,16 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/hermetic-repart/hermetic-repart/gpt"
+	"github.com/hermetic-repart/hermetic-repart/internal/memdisk"
 )
 
-// memDisk is a fixed-size in-memory disk.
-type memDisk []byte
+// The in-memory disks are shared with the other on-disk tests.
+type (
+	memDisk    = memdisk.Disk
+	sparseDisk = memdisk.Sparse
+)
 
-func (m memDisk) WriteAt(p []byte, off int64) (int, error) {
-	if off < 0 || off > int64(len(m)) || int64(len(p)) > int64(len(m))-off {
-		return 0, errors.New("memDisk: write out of range")
-	}
-	return copy(m[off:], p), nil
-}
-
-func (m memDisk) ReadAt(p []byte, off int64) (int, error) {
-	return bytes.NewReader(m).ReadAt(p, off)
-}
-
-// sparseDisk is a disk of any size that keeps only written 512-byte blocks.
-type sparseDisk struct {
-	size   int64
-	blocks map[int64]*[512]byte
-}
-
-func newSparseDisk(size int64) *sparseDisk {
-	return &sparseDisk{size: size, blocks: map[int64]*[512]byte{}}
-}
-
-func (s *sparseDisk) WriteAt(p []byte, off int64) (int, error) {
-	if off < 0 || off > s.size || int64(len(p)) > s.size-off {
-		return 0, errors.New("sparseDisk: write out of range")
-	}
-	for n := 0; n < len(p); {
-		pos := off + int64(n)
-		b := s.blocks[pos/512]
-		if b == nil {
-			b = new([512]byte)
-			s.blocks[pos/512] = b
-		}
-		n += copy(b[pos%512:], p[n:])
-	}
-	return len(p), nil
-}
-
-func (s *sparseDisk) ReadAt(p []byte, off int64) (int, error) {
-	if off < 0 {
-		return 0, errors.New("sparseDisk: negative offset")
-	}
-	n := 0
-	for n < len(p) && off+int64(n) < s.size {
-		pos := off + int64(n)
-		if b := s.blocks[pos/512]; b != nil {
-			n += copy(p[n:], b[pos%512:])
-		} else {
-			c := min(int64(len(p)-n), 512-pos%512)
-			clear(p[n : n+int(c)])
-			n += int(c)
-		}
-	}
-	if n < len(p) {
-		return n, io.EOF
-	}
-	return n, nil
-}
+var newSparseDisk = memdisk.NewSparse
 
 // Fix-up modes of FuzzGPTRead. Random bytes almost never carry valid
 // CRCs, so the fuzzer may ask for them to be recomputed (and for the
@@ -411,7 +357,7 @@ func FuzzGPTRoundTrip(f *testing.F) {
 		// Write touches the GPT sectors only.
 		n := d.Sectors
 		e := uint64(16384 / ss)
-		for blk := range img.blocks {
+		for _, blk := range img.Blocks(false) {
 			lba := uint64(blk) * 512 / uint64(ss)
 			if lba >= 2+e && lba < n-1-e {
 				t.Fatalf("Write wrote LBA %d outside the GPT structures", lba)

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"hash/crc32"
-	"io"
 	"reflect"
 	"sort"
 	"strings"
@@ -16,93 +15,34 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/hermetic-repart/hermetic-repart/gpt"
+	"github.com/hermetic-repart/hermetic-repart/internal/memdisk"
 )
 
-// memDisk is a fixed-size in-memory disk.
-type memDisk []byte
+// The in-memory disks are shared with the other on-disk tests.
+type (
+	memDisk    = memdisk.Disk
+	sparseDisk = memdisk.Sparse
+)
 
-func (m memDisk) WriteAt(p []byte, off int64) (int, error) {
-	if off < 0 || off > int64(len(m)) || int64(len(p)) > int64(len(m))-off {
-		return 0, errors.New("memDisk: write out of range")
-	}
-	return copy(m[off:], p), nil
-}
-
-func (m memDisk) ReadAt(p []byte, off int64) (int, error) {
-	return bytes.NewReader(m).ReadAt(p, off)
-}
-
-// sparseDisk is a large disk kept as a map of written 512-byte blocks.
-type sparseDisk struct {
-	size   int64
-	blocks map[int64]*[512]byte
-}
-
-func newSparseDisk(size int64) *sparseDisk {
-	return &sparseDisk{size: size, blocks: map[int64]*[512]byte{}}
-}
-
-func (s *sparseDisk) WriteAt(p []byte, off int64) (int, error) {
-	if off < 0 || off > s.size || int64(len(p)) > s.size-off {
-		return 0, errors.New("sparseDisk: write out of range")
-	}
-	for n := 0; n < len(p); {
-		pos := off + int64(n)
-		b := s.blocks[pos/512]
-		if b == nil {
-			b = new([512]byte)
-			s.blocks[pos/512] = b
-		}
-		n += copy(b[pos%512:], p[n:])
-	}
-	return len(p), nil
-}
-
-func (s *sparseDisk) ReadAt(p []byte, off int64) (int, error) {
-	if off < 0 {
-		return 0, errors.New("sparseDisk: negative offset")
-	}
-	n := 0
-	for n < len(p) && off+int64(n) < s.size {
-		pos := off + int64(n)
-		var c int
-		if b := s.blocks[pos/512]; b != nil {
-			c = copy(p[n:], b[pos%512:])
-		} else {
-			c = copy(p[n:], make([]byte, 512-pos%512))
-		}
-		n += c
-	}
-	if n < len(p) {
-		return n, io.EOF
-	}
-	return n, nil
-}
+var newSparseDisk = memdisk.NewSparse
 
 // nonZeroSectors lists the sectors (of size ss) holding a non-zero byte.
-func (s *sparseDisk) nonZeroSectors(ss int64) []int64 {
-	set := map[int64]bool{}
-	for i, b := range s.blocks {
-		if *b != ([512]byte{}) {
-			set[i*512/ss] = true
+func nonZeroSectors(s *sparseDisk, ss int64) []int64 {
+	var out []int64
+	for _, b := range s.Blocks(true) {
+		if l := b * 512 / ss; len(out) == 0 || out[len(out)-1] != l {
+			out = append(out, l)
 		}
 	}
-	var out []int64
-	for k := range set {
-		out = append(out, k)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
 	return out
 }
 
-func (s *sparseDisk) sha256() string {
+// sparseSHA256 hashes the whole disk, zeros included, reading only the
+// written blocks.
+func sparseSHA256(s *sparseDisk, size int64) string {
 	h := sha256.New()
 	zero := make([]byte, 1<<16)
-	keys := make([]int64, 0, len(s.blocks))
-	for k := range s.blocks {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
+	block := make([]byte, 512)
 	var pos int64
 	writeZeros := func(n int64) {
 		for n > 0 {
@@ -111,16 +51,17 @@ func (s *sparseDisk) sha256() string {
 			n -= c
 		}
 	}
-	for _, k := range keys {
+	for _, k := range s.Blocks(false) {
 		writeZeros(k*512 - pos)
-		h.Write(s.blocks[k][:])
+		s.ReadAt(block, k*512)
+		h.Write(block)
 		pos = k*512 + 512
 	}
-	writeZeros(s.size - pos)
+	writeZeros(size - pos)
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-func (s *sparseDisk) sector(lba uint64, ss int) []byte {
+func sector(s *sparseDisk, lba uint64, ss int) []byte {
 	b := make([]byte, ss)
 	s.ReadAt(b, int64(lba)*int64(ss))
 	return b
@@ -379,8 +320,8 @@ func TestVectorA(t *testing.T) {
 	if d.Sectors != 415784 || d.FirstUsableLBA != 2048 || d.LastUsableLBA != 415750 {
 		t.Errorf("geometry N=%d first=%d last=%d, want 415784/2048/415750", d.Sectors, d.FirstUsableLBA, d.LastUsableLBA)
 	}
-	primary := img.sector(1, 512)
-	backup := img.sector(415783, 512)
+	primary := sector(img, 1, 512)
+	backup := sector(img, 415783, 512)
 	for _, c := range []struct {
 		what string
 		got  uint32
@@ -390,7 +331,7 @@ func TestVectorA(t *testing.T) {
 		{"backup header CRC", binary.LittleEndian.Uint32(backup[16:]), 0xc03a251d},
 		{"primary entries CRC", binary.LittleEndian.Uint32(primary[88:]), 0x76dbdbd5},
 		{"backup entries CRC", binary.LittleEndian.Uint32(backup[88:]), 0x76dbdbd5},
-		{"PMBR size", binary.LittleEndian.Uint32(img.sector(0, 512)[0x1be+12:]), 415783},
+		{"PMBR size", binary.LittleEndian.Uint32(sector(img, 0, 512)[0x1be+12:]), 415783},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s = %#08x, want %#08x", c.what, c.got, c.want)
@@ -400,13 +341,13 @@ func TestVectorA(t *testing.T) {
 		t.Errorf("backup entries LBA = %d, want %d", got, want)
 	}
 	want := []int64{0, 1, 2, 3, 415751, 415752, 415783}
-	if got := img.nonZeroSectors(512); !reflect.DeepEqual(got, want) {
+	if got := nonZeroSectors(img, 512); !reflect.DeepEqual(got, want) {
 		t.Errorf("non-zero sectors %v, want %v", got, want)
 	}
-	if got, want := img.sha256(), "67bb0b37cd19f806e49565cdd844e1bbb729021d113cea2215fb68ae4fa50c3c"; got != want {
+	if got, want := sparseSHA256(img, img.Size()), "67bb0b37cd19f806e49565cdd844e1bbb729021d113cea2215fb68ae4fa50c3c"; got != want {
 		t.Errorf("image SHA-256 %s, want %s", got, want)
 	}
-	back, err := gpt.Read(img, img.size, 512)
+	back, err := gpt.Read(img, img.Size(), 512)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -430,7 +371,7 @@ func TestVectorC(t *testing.T) {
 	if err := d.Write(img); err != nil {
 		t.Fatal(err)
 	}
-	primary, backup := img.sector(1, 4096), img.sector(16383, 4096)
+	primary, backup := sector(img, 1, 4096), sector(img, 16383, 4096)
 	if got := binary.LittleEndian.Uint32(primary[16:]); got != 0x9d518d29 {
 		t.Errorf("primary header CRC %08x, want 9d518d29", got)
 	}
@@ -443,13 +384,13 @@ func TestVectorC(t *testing.T) {
 	if got := binary.LittleEndian.Uint64(backup[72:]); got != 16379 {
 		t.Errorf("backup entries LBA %d, want 16379", got)
 	}
-	if got := binary.LittleEndian.Uint32(img.sector(0, 4096)[0x1be+12:]); got != 16383 {
+	if got := binary.LittleEndian.Uint32(sector(img, 0, 4096)[0x1be+12:]); got != 16383 {
 		t.Errorf("PMBR size %d, want 16383", got)
 	}
-	if got := img.nonZeroSectors(4096); !reflect.DeepEqual(got, []int64{0, 1, 2, 16379, 16383}) {
+	if got := nonZeroSectors(img, 4096); !reflect.DeepEqual(got, []int64{0, 1, 2, 16379, 16383}) {
 		t.Errorf("non-zero sectors %v", got)
 	}
-	if got, want := img.sha256(), "a4b363935eaea16da781f5667aee33074aa8849f73fc7645cfcdf9774b9448be"; got != want {
+	if got, want := sparseSHA256(img, img.Size()), "a4b363935eaea16da781f5667aee33074aa8849f73fc7645cfcdf9774b9448be"; got != want {
 		t.Errorf("image SHA-256 %s, want %s", got, want)
 	}
 }
@@ -458,7 +399,7 @@ func TestVectorC(t *testing.T) {
 // the entry array and in the header.
 func TestGUIDEncoding(t *testing.T) {
 	_, img := vectorA(t)
-	entry := img.sector(2, 512)[:128]
+	entry := sector(img, 2, 512)[:128]
 	wantType := []byte{0x28, 0x73, 0x2a, 0xc1, 0x1f, 0xf8, 0xd2, 0x11, 0xba, 0x4b, 0x00, 0xa0, 0xc9, 0x3e, 0xc9, 0x3b}
 	if !bytes.Equal(entry[0:16], wantType) {
 		t.Errorf("ESP type GUID encoded as % x, want % x", entry[0:16], wantType)
@@ -471,12 +412,12 @@ func TestGUIDEncoding(t *testing.T) {
 	// ef7f7ee2-47b3-4251-b1a1-09ea8bf12d5d
 	wantDisk := []byte{0xe2, 0x7e, 0x7f, 0xef, 0xb3, 0x47, 0x51, 0x42, 0xb1, 0xa1, 0x09, 0xea, 0x8b, 0xf1, 0x2d, 0x5d}
 	for _, lba := range []uint64{1, 415783} {
-		if h := img.sector(lba, 512); !bytes.Equal(h[56:72], wantDisk) {
+		if h := sector(img, lba, 512); !bytes.Equal(h[56:72], wantDisk) {
 			t.Errorf("disk GUID at LBA %d encoded as % x, want % x", lba, h[56:72], wantDisk)
 		}
 	}
 	// First/last LBA, attributes and the UTF-16LE name of entry 2.
-	e := img.sector(2, 512)[128:256]
+	e := sector(img, 2, 512)[128:256]
 	if binary.LittleEndian.Uint64(e[32:]) != 133120 || binary.LittleEndian.Uint64(e[40:]) != 133120+204800-1 {
 		t.Errorf("entry 2 LBAs % x", e[32:48])
 	}
@@ -523,7 +464,7 @@ func TestProtectiveMBR(t *testing.T) {
 		copy(want[0x1be:], []byte{0x00, 0x00, 0x02, 0x00, 0xee, 0xff, 0xff, 0xff, 0x01, 0x00, 0x00, 0x00})
 		binary.LittleEndian.PutUint32(want[0x1be+12:], tc.n)
 		want[0x1fe], want[0x1ff] = 0x55, 0xaa
-		if got := img.sector(0, tc.ss); !bytes.Equal(got, want) {
+		if got := sector(img, 0, tc.ss); !bytes.Equal(got, want) {
 			t.Errorf("size=%d ss=%d: PMBR differs:\n got % x\nwant % x", tc.size, tc.ss, got[0x1b0:0x200], want[0x1b0:0x200])
 		}
 	}
@@ -551,7 +492,7 @@ func TestHeaderFields(t *testing.T) {
 		for _, h := range []struct {
 			lba, alt, entries uint64
 		}{{1, n - 1, 2}, {n - 1, 1, n - 1 - e}} {
-			b := img.sector(h.lba, ss)
+			b := sector(img, h.lba, ss)
 			want := make([]byte, ss)
 			copy(want, "EFI PART")
 			copy(want[8:], []byte{0x00, 0x00, 0x01, 0x00})
