@@ -8,7 +8,6 @@ import (
 	"errors"
 	"hash/crc32"
 	"reflect"
-	"sort"
 	"strings"
 	"testing"
 
