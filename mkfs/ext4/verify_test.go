@@ -101,8 +101,8 @@ func expected(t testing.TB, in *Inode, off, n int64) []byte {
 type compareMode int
 
 const (
-	viaMount  compareMode = iota // kernel: everything
-	viaRdump                     // debugfs rdump: regular files, dirs, symlinks; mtime seconds
+	viaMount compareMode = iota // kernel: everything
+	viaRdump                    // debugfs rdump: regular files, dirs, symlinks; mtime seconds
 )
 
 type comparer struct {
