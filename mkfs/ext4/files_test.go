@@ -183,3 +183,5 @@ func TestEaList(t *testing.T) {
 		t.Errorf("shared0 has no xattr block:\n%s", st)
 	}
 }
+
+func randSource(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, seed)) }

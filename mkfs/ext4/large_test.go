@@ -1,0 +1,216 @@
+package ext4
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// inodeFlags returns the i_flags of path as debugfs shows them.
+func inodeFlags(t *testing.T, img, path string) string {
+	t.Helper()
+	m := regexp.MustCompile(`Flags: (0x[0-9a-f]+)`).FindStringSubmatch(debugfs(t, img, "stat "+path))
+	if m == nil {
+		t.Fatalf("no flags for %s", path)
+	}
+	return m[1]
+}
+
+func TestLargeDirectory(t *testing.T) {
+	root := dirNode(0o755)
+	big := dirNode(0o755)
+	for i := range 20000 {
+		var in *Inode
+		switch i % 1000 {
+		case 7:
+			in = dirNode(0o755)
+		case 8:
+			in = linkNode(fmt.Sprint("target-", i))
+		default:
+			in = fileNode(0o644, nil)
+		}
+		big.Entries = append(big.Entries, Entry{fmt.Sprintf("entry-%05d.conf", i), in})
+	}
+	root.Entries = []Entry{{"big", big}}
+	img := writeImage(t, root, testOptions(128<<20))
+	fsckClean(t, img)
+	fsckStable(t, img)
+	if f := inodeFlags(t, img, "/big"); f != "0x81000" {
+		t.Errorf("/big flags %s, want extents and index", f)
+	}
+	if out := debugfs(t, img, "htree /big"); !strings.Contains(out, "Indirect levels: 0") {
+		t.Errorf("htree /big:\n%.500s", out)
+	}
+	compareTree(t, mountRO(t, img), root, viaMount)
+}
+
+// TestHtreeTwoLevels needs more than 507 leaf blocks: an index node
+// level between the root and the leaves.
+func TestHtreeTwoLevels(t *testing.T) {
+	root := dirNode(0o755)
+	big := dirNode(0o755)
+	for i := range 9000 {
+		name := fmt.Sprintf("%05d", i) + strings.Repeat("x", 250)
+		big.Entries = append(big.Entries, Entry{name, fileNode(0o644, nil)})
+	}
+	// Also directories of exactly two and three blocks.
+	two, three := dirNode(0o755), dirNode(0o755)
+	for i := range 20 {
+		two.Entries = append(two.Entries, Entry{fmt.Sprintf("%03d", i) + strings.Repeat("y", 250), fileNode(0o644, nil)})
+	}
+	for i := range 35 {
+		three.Entries = append(three.Entries, Entry{fmt.Sprintf("%03d", i) + strings.Repeat("z", 250), fileNode(0o644, nil)})
+	}
+	root.Entries = []Entry{{"big", big}, {"two", two}, {"three", three}}
+	img := writeImage(t, root, testOptions(128<<20))
+	fsckClean(t, img)
+	fsckStable(t, img)
+	if out := debugfs(t, img, "htree /big"); !strings.Contains(out, "Indirect levels: 1") {
+		t.Errorf("htree /big:\n%.500s", out)
+	}
+	for _, d := range []string{"/two", "/three"} {
+		if f := inodeFlags(t, img, d); f != "0x81000" {
+			t.Errorf("%s flags %s, want extents and index", d, f)
+		}
+	}
+	compareTree(t, mountRO(t, img), root, viaMount)
+}
+
+func TestDeepNesting(t *testing.T) {
+	root := dirNode(0o755)
+	d := root
+	for i := range 200 {
+		c := dirNode(0o755)
+		d.Entries = append(d.Entries, Entry{"d", c}, Entry{fmt.Sprint("f", i), fileNode(0o644, []byte(fmt.Sprint(i)))})
+		d = c
+	}
+	d.Entries = append(d.Entries, Entry{"bottom", fileNode(0o600, []byte("bottom"))})
+	img := writeImage(t, root, testOptions(16<<20))
+	fsckClean(t, img)
+	fsckStable(t, img)
+	compareTree(t, mountRO(t, img), root, viaMount)
+}
+
+// TestManyExtents writes files whose data runs need extent trees of
+// depth 1 (one and several leaves) and depth 2.
+func TestManyExtents(t *testing.T) {
+	root := dirNode(0o755)
+	for _, n := range []int{4, 5, 340, 1000, 1361, 3000} {
+		var runs []Run
+		for i := range n {
+			runs = append(runs, Run{int64(i) * 3 * BlockSize, BlockSize + 1})
+		}
+		size := int64(n) * 3 * BlockSize
+		root.Entries = append(root.Entries, Entry{fmt.Sprint("runs", n),
+			&Inode{Kind: Regular, Perm: 0o644, Size: size, Data: pattern{runs: runs, seed: byte(n)}}})
+	}
+	img := writeImage(t, root, testOptions(64<<20))
+	fsckClean(t, img)
+	fsckStable(t, img)
+	compareTree(t, mountRO(t, img), root, viaMount)
+	st := debugfs(t, img, "stat /runs3000")
+	if !strings.Contains(st, "Level Entries") && !strings.Contains(st, "(ETB1)") {
+		t.Logf("%.800s", st)
+	}
+	if p, err := Layout(root, testOptions(64<<20)); err != nil {
+		t.Fatal(err)
+	} else {
+		for _, n := range p.nodes {
+			if n != nil && n.in.Kind == Regular {
+				want := treeShape(len(n.exts))
+				if len(n.tree) != treeBlocks(len(n.exts)) {
+					t.Errorf("inode %d: %d tree blocks for shape %v", n.ino, len(n.tree), want)
+				}
+			}
+		}
+	}
+}
+
+// sparseHostFile makes a file of size bytes with data only at the given
+// offsets (4096 bytes each).
+func sparseHostFile(t *testing.T, size int64, at ...int64) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "sparse")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+	for i, off := range at {
+		b := []byte(strings.Repeat(fmt.Sprintf("block %d at %d|", i, off), 300))[:min(BlockSize, size-off)]
+		if _, err := f.WriteAt(b, off); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return p
+}
+
+// TestSparseAndHugeFiles writes host files with holes (through
+// copy_file_range and through a plain io.WriterAt) and files larger than
+// 4 GiB.
+func TestSparseAndHugeFiles(t *testing.T) {
+	const gib = 1 << 30
+	sparse := sparseHostFile(t, 100<<20, 0, 1<<20, 50<<20+100, 100<<20-10)
+	huge := sparseHostFile(t, 5*gib+123, 4096, 2*gib, 4*gib-2048, 4*gib+4096, 5*gib+123-100)
+	dense := filepath.Join(t.TempDir(), "dense")
+	if err := os.WriteFile(dense, randBytes(randSource(9), 5<<20+17), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	hostFile := func(p string) *Inode {
+		st, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &Inode{Kind: Regular, Perm: 0o644, Size: st.Size(), Data: File{p}, Mtime: testTime}
+	}
+	root := dirNode(0o755)
+	root.Entries = []Entry{
+		{"sparse", hostFile(sparse)},
+		{"huge", hostFile(huge)},
+		{"dense", hostFile(dense)},
+		{"pattern-6GiB", &Inode{Kind: Regular, Perm: 0o644, Size: 6 * gib,
+			Data: pattern{runs: []Run{{0, 10}, {4*gib - 5000, 10000}, {6*gib - 1, 1}}, seed: 3}}},
+		{"hole-5GiB", &Inode{Kind: Regular, Perm: 0o644, Size: 5 * gib}},
+	}
+	for _, via := range []string{"file", "writer"} {
+		t.Run(via, func(t *testing.T) {
+			opts := testOptions(64 << 20)
+			img := filepath.Join(t.TempDir(), "fs.img")
+			f, err := os.Create(img)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			f.Truncate(opts.Size)
+			var w interface {
+				WriteAt([]byte, int64) (int, error)
+			} = f
+			if via == "writer" {
+				w = plainWriter{f}
+			}
+			if err := Write(t.Context(), w, 0, root, opts); err != nil {
+				t.Fatal(err)
+			}
+			fsckClean(t, img)
+			fsckStable(t, img)
+			compareTree(t, mountRO(t, img), root, viaMount)
+			if via == "file" {
+				h := dumpe2fsHeader(t, img)
+				if !strings.Contains(h["Filesystem features"], "large_file huge_file") {
+					t.Errorf("features %q", h["Filesystem features"])
+				}
+			}
+		})
+	}
+}
+
+// plainWriter hides the *os.File, so copies go through read and pwrite.
+type plainWriter struct{ f *os.File }
+
+func (p plainWriter) WriteAt(b []byte, off int64) (int, error) { return p.f.WriteAt(b, off) }
