@@ -120,6 +120,11 @@ func richTree() *Inode {
 	tf("pre1970", time.Unix(-1000000000, 5))
 	tf("y2040", time.Date(2040, 1, 1, 0, 0, 0, 999999999, time.UTC))
 	tf("y2200", time.Date(2200, 6, 1, 0, 0, 0, 1, time.UTC))
+	tf("y2300", time.Date(2300, 6, 1, 0, 0, 0, 1, time.UTC))
+	tf("y2350", time.Date(2350, 6, 1, 0, 0, 0, 1, time.UTC))
+	tf("y2400", time.Date(2400, 6, 1, 0, 0, 0, 1, time.UTC))
+	tf("y3000", time.Date(3000, 6, 1, 0, 0, 0, 1, time.UTC))
+	tf("y1800", time.Date(1800, 6, 1, 0, 0, 0, 1, time.UTC))
 	zero := add(times, "zero", fileNode(0o644, nil))
 	zero.Atime, zero.Mtime, zero.Ctime, zero.Crtime = time.Time{}, time.Time{}, time.Time{}, time.Time{}
 

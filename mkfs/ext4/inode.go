@@ -36,10 +36,13 @@ type rawInode struct {
 	ibody                       []byte // in-inode xattr area, or nil
 }
 
-// ext4's time range with the two epoch bits of the _extra fields.
+// The time range written. The two epoch bits of the _extra fields reach
+// 2446, but e2fsck takes times from 2310-04-04 on (epoch bits 3 with the
+// sign bit set) for pre-1970 times written by old kernels and "fixes"
+// them, so later times are clamped to the last second before.
 var (
 	minTime = time.Unix(-1<<31, 0)
-	maxTime = time.Unix(1<<34-1<<31-1, 999999999)
+	maxTime = time.Unix(3<<32-1<<31-1, 999999999)
 )
 
 // encodeTime returns the 32-bit seconds and the _extra word (epoch bits

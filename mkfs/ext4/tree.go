@@ -59,8 +59,9 @@ type Inode struct {
 	Perm     uint16
 	UID, GID uint32
 	// Times, written with nanoseconds. A zero time.Time is written as the
-	// Unix epoch; times outside ext4's range (1901-12-13 to 2446-05-10)
-	// are clamped to it, as the kernel does.
+	// Unix epoch; times outside 1901-12-13 to 2310-04-04 are clamped to
+	// that range (ext4 reaches 2446, but e2fsck mistakes times after
+	// 2310-04-04 for pre-1970 ones).
 	Atime, Mtime, Ctime, Crtime time.Time
 
 	// Size is the length of a regular file in bytes.
