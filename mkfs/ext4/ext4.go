@@ -36,7 +36,17 @@
 //     than one block gets an htree index (hash half_md4, signed chars).
 //   - A regular file's blocks are contiguous except where a backup
 //     superblock or the 32768-block extent limit splits them; blocks that
-//     Data reports as holes are not allocated.
+//     Data reports as holes are not allocated. Extent tree blocks follow
+//     the data, full except the last of each level.
+//   - Groups with no used inode are INODE_UNINIT and groups other than
+//     the last holding nothing but their superblock backup are
+//     BLOCK_UNINIT, as mke2fs marks them; their bitmaps are not written.
+//     Every group is ITABLE_ZEROED (the region reads as zeros).
+//   - Extended attributes go into the inode while they fit (in
+//     (index, name length, name) order); the rest go into an xattr block,
+//     shared by inodes with identical sets (up to 1024 references).
+//   - Reserved inodes 1, 3-7, 9, 10 are zero with a checksum, as mke2fs
+//     leaves them; i_generation is 0 everywhere.
 package ext4
 
 import (

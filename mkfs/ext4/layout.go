@@ -54,7 +54,11 @@ type xblock struct {
 
 // Layout numbers the inodes of the tree under root and allocates every
 // block of the file system opts describes. It reads nothing but the data
-// runs of regular files.
+// runs of regular files. Root's own metadata (mode, owner, times, xattrs)
+// becomes inode 2's; unlike mke2fs -d, nothing is taken from elsewhere.
+// A "lost+found" directory in root becomes inode 11 with its metadata and
+// entries; without one, lost+found is made with mode 0700, owner 0:0 and
+// Options.Time.
 func Layout(root *Inode, opts Options) (*Plan, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
