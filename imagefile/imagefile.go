@@ -153,77 +153,125 @@ func renameNoReplace(from, to string) error {
 	return nil
 }
 
-// CopyRange copies size bytes of src starting at off into dst at dstOff,
-// skipping holes so that the destination stays sparse. Data runs are found
-// with SEEK_DATA/SEEK_HOLE and moved with copy_file_range, which would
-// otherwise fill holes with allocated zeros. It stops early when ctx is
-// cancelled.
-func CopyRange(ctx context.Context, dst *os.File, dstOff int64, src *os.File, off, size int64) error {
-	end := off + size
-	pos := off
-	for pos < end {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		data, err := unix.Seek(int(src.Fd()), pos, unix.SEEK_DATA)
+// Run is a range of a file that holds data; what lies between runs are
+// holes, which read as zeros and occupy no blocks.
+type Run struct {
+	Offset, Length int64
+}
+
+// DataRuns lists the data runs of the open file fd within [0, size), found
+// with SEEK_DATA/SEEK_HOLE; adjacent runs are merged. A file system
+// without these calls reports the rest of the file as one run, as the
+// kernel's generic fallback does.
+func DataRuns(fd int, size int64) ([]Run, error) {
+	var runs []Run
+	for pos := int64(0); pos < size; {
+		data, err := unix.Seek(fd, pos, unix.SEEK_DATA)
 		if errors.Is(err, unix.ENXIO) {
-			return nil // only a hole remains
+			break // only a hole remains
+		}
+		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOSYS) {
+			return append(runs, Run{pos, size - pos}), nil
 		}
 		if err != nil {
-			return copyPlain(dst, dstOff+(pos-off), src, pos, end-pos)
+			return nil, fmt.Errorf("seeking data: %w", err)
 		}
-		if data >= end {
-			return nil
+		if data >= size {
+			break
 		}
-		hole, err := unix.Seek(int(src.Fd()), data, unix.SEEK_HOLE)
+		hole, err := unix.Seek(fd, data, unix.SEEK_HOLE)
 		if err != nil {
-			return fmt.Errorf("finding end of data in %s: %w", src.Name(), err)
+			return nil, fmt.Errorf("seeking hole: %w", err)
 		}
-		// Bounded chunks keep cancellation prompt on large files.
-		hole = min(hole, end, data+chunk)
-		if err := copyData(dst, dstOff+(data-off), src, data, hole-data); err != nil {
-			return err
+		hole = min(hole, size)
+		if n := len(runs); n > 0 && runs[n-1].Offset+runs[n-1].Length == data {
+			runs[n-1].Length += hole - data
+		} else {
+			runs = append(runs, Run{data, hole - data})
 		}
 		pos = hole
 	}
-	return nil
+	return runs, nil
 }
 
-const chunk = 64 << 20
-
-func copyData(dst *os.File, dstOff int64, src *os.File, off, n int64) error {
-	for n > 0 {
-		roff, woff := off, dstOff
-		c, err := unix.CopyFileRange(int(src.Fd()), &roff, int(dst.Fd()), &woff, int(min(n, 1<<30)), 0)
-		if err != nil || c == 0 {
-			if errors.Is(err, unix.EXDEV) || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EOPNOTSUPP) || c == 0 {
-				return copyPlain(dst, dstOff, src, off, n)
-			}
-			return fmt.Errorf("copying %s: %w", src.Name(), err)
+// CopyRange copies size bytes of src starting at off into dst at dstOff,
+// skipping holes so that the destination stays sparse: only the data runs
+// are copied, because copy_file_range would fill holes with allocated
+// zeros. It stops early when ctx is cancelled.
+func CopyRange(ctx context.Context, dst *os.File, dstOff int64, src *os.File, off, size int64) error {
+	runs, err := DataRuns(int(src.Fd()), off+size)
+	if err != nil {
+		return fmt.Errorf("%s: %w", src.Name(), err)
+	}
+	for _, r := range runs {
+		start, end := max(r.Offset, off), r.Offset+r.Length
+		if end <= off {
+			continue
 		}
-		off += int64(c)
-		dstOff += int64(c)
-		n -= int64(c)
+		if err := CopyData(ctx, dst, dstOff+(start-off), src, start, end-start); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
-// copyPlain copies with read and pwrite, skipping all-zero blocks.
-func copyPlain(dst io.WriterAt, dstOff int64, src io.ReaderAt, off, n int64) error {
-	buf := make([]byte, 1<<20)
-	for n > 0 {
-		chunk := buf[:min(int64(len(buf)), n)]
-		r, err := src.ReadAt(chunk, off)
-		if r > 0 {
-			if err := writeNonZero(dst, chunk[:r], dstOff); err != nil {
+// chunk bounds one copy call, so that cancellation stays prompt on large
+// files.
+const chunk = 64 << 20
+
+// osFile returns the file behind dst, if there is one: an *os.File, or a
+// writer with an OS method such as *File.
+func osFile(dst io.WriterAt) *os.File {
+	switch d := dst.(type) {
+	case *os.File:
+		return d
+	case interface{ OS() *os.File }:
+		return d.OS()
+	}
+	return nil
+}
+
+// CopyData copies n bytes of src at off to dst at dstOff: with
+// copy_file_range when dst is file-backed, else (or where the kernel
+// refuses it) with read and pwrite, leaving out all-zero blocks. It fails
+// if src ends early, which means the file changed during the build.
+func CopyData(ctx context.Context, dst io.WriterAt, dstOff int64, src *os.File, off, n int64) error {
+	if out := osFile(dst); out != nil {
+		for n > 0 {
+			if err := ctx.Err(); err != nil {
 				return err
 			}
+			roff, woff := off, dstOff
+			c, err := unix.CopyFileRange(int(src.Fd()), &roff, int(out.Fd()), &woff, int(min(n, chunk)), 0)
+			if err != nil {
+				if errors.Is(err, unix.EXDEV) || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EOPNOTSUPP) {
+					break // fall back to read and pwrite
+				}
+				return fmt.Errorf("copying %s: %w", src.Name(), err)
+			}
+			if c == 0 {
+				return fmt.Errorf("%s ended %d bytes early (changed during the build?)", src.Name(), n)
+			}
+			off += int64(c)
+			dstOff += int64(c)
+			n -= int64(c)
 		}
-		if err == io.EOF && int64(r) < int64(len(chunk)) {
-			return fmt.Errorf("source ended %d bytes early", n-int64(r))
+	}
+	buf := make([]byte, min(n, 1<<20))
+	for n > 0 {
+		if err := ctx.Err(); err != nil {
+			return err
 		}
-		if err != nil && err != io.EOF {
-			return fmt.Errorf("reading source: %w", err)
+		part := buf[:min(int64(len(buf)), n)]
+		r, err := src.ReadAt(part, off)
+		if r < len(part) {
+			if err == nil || err == io.EOF {
+				return fmt.Errorf("%s ended %d bytes early (changed during the build?)", src.Name(), n-int64(r))
+			}
+			return fmt.Errorf("reading %s: %w", src.Name(), err)
+		}
+		if err := WriteNonZero(dst, part, dstOff); err != nil {
+			return err
 		}
 		off += int64(r)
 		dstOff += int64(r)
@@ -232,25 +280,39 @@ func copyPlain(dst io.WriterAt, dstOff int64, src io.ReaderAt, off, n int64) err
 	return nil
 }
 
-func writeNonZero(dst io.WriterAt, p []byte, off int64) error {
-	const block = 4096
+// BlockSize is the granularity at which WriteNonZero leaves out zeros.
+const BlockSize = 4096
+
+// WriteNonZero writes p at off, leaving out every BlockSize-byte block
+// (aligned to p's start) that is all zeros: the destination already reads
+// as zeros there, and not writing keeps it sparse. Runs of non-zero blocks
+// go out in one write each.
+func WriteNonZero(dst io.WriterAt, p []byte, off int64) error {
 	for i := 0; i < len(p); {
-		j := min(i+block, len(p))
-		if !allZero(p[i:j]) {
-			// Extend the run over following non-zero blocks: one write per run.
-			for j < len(p) && !allZero(p[j:min(j+block, len(p))]) {
-				j = min(j+block, len(p))
-			}
-			if _, err := dst.WriteAt(p[i:j], off+int64(i)); err != nil {
-				return err
-			}
+		j := min(i+BlockSize, len(p))
+		if IsZero(p[i:j]) {
+			i = j
+			continue
+		}
+		for j < len(p) && !IsZero(p[j:min(j+BlockSize, len(p))]) {
+			j = min(j+BlockSize, len(p))
+		}
+		if _, err := dst.WriteAt(p[i:j], off+int64(i)); err != nil {
+			return err
 		}
 		i = j
 	}
 	return nil
 }
 
-func allZero(b []byte) bool {
+// IsZero reports whether b holds only zero bytes.
+func IsZero(b []byte) bool {
+	for len(b) >= 8 {
+		if b[0]|b[1]|b[2]|b[3]|b[4]|b[5]|b[6]|b[7] != 0 {
+			return false
+		}
+		b = b[8:]
+	}
 	for _, c := range b {
 		if c != 0 {
 			return false

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -98,19 +101,52 @@ func TestCopyRangeKeepsHoles(t *testing.T) {
 	}
 }
 
-func TestCopyPlainSkipsZeros(t *testing.T) {
+// plainWriter hides the file behind a writer, forcing read and pwrite.
+type plainWriter struct{ f *os.File }
+
+func (w plainWriter) WriteAt(p []byte, off int64) (int, error) { return w.f.WriteAt(p, off) }
+
+func TestCopyDataSkipsZeros(t *testing.T) {
 	dir := t.TempDir()
-	dst, _ := os.Create(filepath.Join(dir, "dst"))
-	dst.Truncate(8 << 20)
 	data := make([]byte, 4<<20)
 	copy(data[1<<20:], "x")
-	if err := copyPlain(dst, 0, bytes.NewReader(data), 0, int64(len(data))); err != nil {
+	src := filepath.Join(dir, "src")
+	os.WriteFile(src, data, 0o644)
+	in, _ := os.Open(src)
+	defer in.Close()
+	dst, _ := os.Create(filepath.Join(dir, "dst"))
+	dst.Truncate(8 << 20)
+	if err := CopyData(context.Background(), plainWriter{dst}, 0, in, 0, int64(len(data))); err != nil {
 		t.Fatal(err)
+	}
+	got := make([]byte, len(data))
+	dst.ReadAt(got, 0)
+	if !bytes.Equal(got, data) {
+		t.Error("copied bytes differ")
 	}
 	if a := allocated(t, dst.Name()); a > 64<<10 {
 		t.Errorf("zero blocks were written: %d bytes allocated", a)
 	}
-	if err := copyPlain(dst, 0, bytes.NewReader(data[:100]), 0, 200); err == nil {
-		t.Error("short source not reported")
+	for _, w := range []io.WriterAt{plainWriter{dst}, dst} {
+		if err := CopyData(context.Background(), w, 0, in, 0, int64(len(data))+200); err == nil || !strings.Contains(err.Error(), "ended 200 bytes early") {
+			t.Errorf("%T: short source: %v", w, err)
+		}
+	}
+}
+
+func TestDataRuns(t *testing.T) {
+	f, _ := os.Create(filepath.Join(t.TempDir(), "f"))
+	defer f.Close()
+	f.WriteAt([]byte{1}, 0)
+	f.WriteAt([]byte{2}, 4096)
+	f.WriteAt([]byte{3}, 1<<20)
+	f.Truncate(4 << 20)
+	runs, err := DataRuns(int(f.Fd()), 4<<20)
+	want := []Run{{0, 8192}, {1 << 20, 4096}}
+	if err != nil || fmt.Sprint(runs) != fmt.Sprint(want) {
+		t.Errorf("runs %v, %v; want %v (adjacent runs merged)", runs, err, want)
+	}
+	if runs, _ := DataRuns(int(f.Fd()), 100); fmt.Sprint(runs) != "[{0 100}]" {
+		t.Errorf("runs clipped to 100 bytes: %v", runs)
 	}
 }
