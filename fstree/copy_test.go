@@ -116,7 +116,7 @@ func TestFileSource(t *testing.T) {
 			tr := build(t, src, spec, opts)
 			f := must(t, tr, tc.files[0].Target)
 			want := Inode{Kind: KindRegular, Mode: 0o4751, Size: 4, Mtime: Time{baseTime.Unix(), uint32(baseTime.Nanosecond())},
-				Xattrs: []Xattr{{"user.k", []byte("v")}}, Data: []Run{{0, 4}}, Source: src + "/etc/f.conf", Nlink: 1}
+				Xattrs: []Xattr{{"user.k", []byte("v")}}, Data: []Run{{Offset: 0, Length: 4}}, Source: src + "/etc/f.conf", Nlink: 1}
 			if f.Kind != want.Kind || f.Mode != want.Mode || f.Size != want.Size || f.Mtime != want.Mtime ||
 				!reflect.DeepEqual(f.Xattrs, want.Xattrs) || !reflect.DeepEqual(f.Data, want.Data) ||
 				f.Source != want.Source || f.Nlink != 1 || f.UID != 0 || f.GID != 0 {

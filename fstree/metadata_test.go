@@ -128,11 +128,11 @@ func TestSparseFiles(t *testing.T) {
 		size int64
 		runs []Run
 	}{
-		{"/sparse", 10 * mib, []Run{{mib, 8192}, {4 * mib, 8192}, {10*mib - 8192, 8192}}},
+		{"/sparse", 10 * mib, []Run{{Offset: mib, Length: 8192}, {Offset: 4 * mib, Length: 8192}, {Offset: 10*mib - 8192, Length: 8192}}},
 		{"/holes", 3 * mib, nil},
-		{"/dense", 5, []Run{{0, 5}}},
+		{"/dense", 5, []Run{{Offset: 0, Length: 5}}},
 		{"/empty", 0, nil},
-		{"/tail", mib + 3, []Run{{mib, 3}}},
+		{"/tail", mib + 3, []Run{{Offset: mib, Length: 3}}},
 	} {
 		ino := must(t, tr, tc.path)
 		if ino.Size != tc.size || !reflect.DeepEqual(ino.Data, tc.runs) {

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/hermetic-repart/hermetic-repart/imagefile"
 )
 
 // Source-side primitives: resolving configured paths under the source root
@@ -206,45 +208,11 @@ func (b *builder) scanRegular(ino *Inode, dirfd int, name, host string) error {
 	if b.root == "/" {
 		ino.rootLen = 0
 	}
-	if ino.Data, err = dataRuns(fd, st.Size); err != nil {
+	if ino.Data, err = imagefile.DataRuns(fd, st.Size); err != nil {
 		return err
 	}
 	ino.Xattrs, err = xattrsFd(fd)
 	return err
-}
-
-// dataRuns lists the data of a file with SEEK_DATA/SEEK_HOLE. A file system
-// without them reports the whole file as one run, which is also what the
-// kernel's generic fallback does.
-func dataRuns(fd int, size int64) ([]Run, error) {
-	var runs []Run
-	for pos := int64(0); pos < size; {
-		data, err := unix.Seek(fd, pos, unix.SEEK_DATA)
-		if err == unix.ENXIO {
-			break
-		}
-		if err == unix.EINVAL || err == unix.EOPNOTSUPP {
-			return append(runs, Run{pos, size - pos}), nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("seeking data: %w", err)
-		}
-		if data >= size {
-			break
-		}
-		hole, err := unix.Seek(fd, data, unix.SEEK_HOLE)
-		if err != nil {
-			return nil, fmt.Errorf("seeking hole: %w", err)
-		}
-		hole = min(hole, size)
-		if n := len(runs); n > 0 && runs[n-1].Offset+runs[n-1].Length == data {
-			runs[n-1].Length += hole - data
-		} else {
-			runs = append(runs, Run{data, hole - data})
-		}
-		pos = hole
-	}
-	return runs, nil
 }
 
 // procFD tells whether /proc/self/fd paths work, which lets us read xattrs

@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/hermetic-repart/hermetic-repart/imagefile"
 )
 
 // Kind is the type of an inode.
@@ -55,11 +57,8 @@ type Xattr struct {
 	Value []byte
 }
 
-// Run is a stretch of a regular file that holds data; everything between
-// runs is a hole and must stay one in the image.
-type Run struct {
-	Offset, Length int64
-}
+// Run is a data range of a regular file (holes lie between runs).
+type Run = imagefile.Run
 
 // Inode is one file system object. Several Entries refer to the same Inode
 // when they are hard links.
