@@ -86,7 +86,7 @@ func TestErrors(t *testing.T) {
 		opts func(*Options)
 		want string
 	}{
-		{"no space", withEnts(Entry{"big", &Inode{Kind: Regular, Size: 100 << 20, Data: pattern{runs: []Run{{0, 100 << 20}}}}}), nil, "not enough space"},
+		{"no space", withEnts(Entry{"big", &Inode{Kind: Regular, Size: 100 << 20, Data: pattern{runs: []Run{{Offset: 0, Length: 100 << 20}}}}}), nil, "not enough space"},
 		{"too small", withEnts(), func(o *Options) { o.Size = 100 << 10 }, "too small"},
 		{"inodes", withEnts(), func(o *Options) { o.Inodes = 40000 }, "inodes do not fit"},
 		{"long name", withEnts(Entry{strings.Repeat("x", 256), f(nil)}), nil, "name length 256"},

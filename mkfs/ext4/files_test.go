@@ -154,11 +154,11 @@ func richTree() *Inode {
 	add(xa, "fifo", special(FIFO, 0o644)).Xattrs = []Xattr{{"security.selinux", []byte("fifo_t\x00")}}
 
 	data := add(root, "data", dirNode(0o755))
-	add(data, "3MiB", &Inode{Kind: Regular, Perm: 0o644, Size: 3 << 20, Data: pattern{runs: []Run{{0, 3 << 20}}, seed: 1}})
+	add(data, "3MiB", &Inode{Kind: Regular, Perm: 0o644, Size: 3 << 20, Data: pattern{runs: []Run{{Offset: 0, Length: 3 << 20}}, seed: 1}})
 	add(data, "hole", &Inode{Kind: Regular, Perm: 0o644, Size: 10 << 20})
 	add(data, "trailing-zeros", fileNode(0o644, append([]byte("abc"), make([]byte, 20000)...)))
 	add(data, "unaligned-runs", &Inode{Kind: Regular, Perm: 0o644, Size: 100000,
-		Data: pattern{runs: []Run{{100, 1000}, {1500, 10}, {4000, 200}, {50000, 3}, {99999, 1}}, seed: 2}})
+		Data: pattern{runs: []Run{{Offset: 100, Length: 1000}, {Offset: 1500, Length: 10}, {Offset: 4000, Length: 200}, {Offset: 50000, Length: 3}, {Offset: 99999, Length: 1}}, seed: 2}})
 	add(root, "empty-dir", dirNode(0o755))
 	return root
 }

@@ -101,7 +101,7 @@ func TestManyExtents(t *testing.T) {
 	for _, n := range []int{4, 5, 340, 1000, 1361, 3000} {
 		var runs []Run
 		for i := range n {
-			runs = append(runs, Run{int64(i) * 3 * BlockSize, BlockSize + 1})
+			runs = append(runs, Run{Offset: int64(i) * 3 * BlockSize, Length: BlockSize + 1})
 		}
 		size := int64(n) * 3 * BlockSize
 		root.Entries = append(root.Entries, Entry{fmt.Sprint("runs", n),
@@ -175,7 +175,7 @@ func TestSparseAndHugeFiles(t *testing.T) {
 		{"huge", hostFile(huge)},
 		{"dense", hostFile(dense)},
 		{"pattern-6GiB", &Inode{Kind: Regular, Perm: 0o644, Size: 6 * gib,
-			Data: pattern{runs: []Run{{0, 10}, {4*gib - 5000, 10000}, {6*gib - 1, 1}}, seed: 3}}},
+			Data: pattern{runs: []Run{{Offset: 0, Length: 10}, {Offset: 4*gib - 5000, Length: 10000}, {Offset: 6*gib - 1, Length: 1}}, seed: 3}}},
 		{"hole-5GiB", &Inode{Kind: Regular, Perm: 0o644, Size: 5 * gib}},
 	}
 	for _, via := range []string{"file", "writer"} {

@@ -462,19 +462,19 @@ func runBlocks(runs []Run, size int64) ([]Run, []blockRange, error) {
 	var blocks []blockRange
 	var prevEnd int64
 	for i, r := range runs {
-		if r.Off < prevEnd || r.Len < 0 || (i > 0 && r.Off < runs[i-1].Off) {
-			return nil, nil, fmt.Errorf("data runs not sorted or overlapping at %d+%d", r.Off, r.Len)
+		if r.Offset < prevEnd || r.Length < 0 || (i > 0 && r.Offset < runs[i-1].Offset) {
+			return nil, nil, fmt.Errorf("data runs not sorted or overlapping at %d+%d", r.Offset, r.Length)
 		}
-		if r.Off+r.Len > size {
-			return nil, nil, fmt.Errorf("data run %d+%d beyond the size %d", r.Off, r.Len, size)
+		if r.Offset+r.Length > size {
+			return nil, nil, fmt.Errorf("data run %d+%d beyond the size %d", r.Offset, r.Length, size)
 		}
-		prevEnd = r.Off + r.Len
-		if r.Len == 0 {
+		prevEnd = r.Offset + r.Length
+		if r.Length == 0 {
 			continue
 		}
 		out = append(out, r)
-		first := uint64(r.Off) / BlockSize
-		last := uint64(r.Off+r.Len-1) / BlockSize
+		first := uint64(r.Offset) / BlockSize
+		last := uint64(r.Offset+r.Length-1) / BlockSize
 		if k := len(blocks); k > 0 && blocks[k-1].start+blocks[k-1].count >= first {
 			end := max(blocks[k-1].start+blocks[k-1].count, last+1)
 			blocks[k-1].count = end - blocks[k-1].start

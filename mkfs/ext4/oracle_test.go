@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hermetic-repart/hermetic-repart/imagefile"
 	"github.com/hermetic-repart/hermetic-repart/internal/oracle"
 )
 
@@ -100,12 +101,12 @@ func copySparse(t testing.TB, from, to string) {
 	if err := dst.Truncate(st.Size()); err != nil {
 		t.Fatal(err)
 	}
-	runs, err := seekRuns(src, st.Size())
+	runs, err := imagefile.DataRuns(int(src.Fd()), st.Size())
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range runs {
-		if _, err := io.Copy(io.NewOffsetWriter(dst, r.Off), io.NewSectionReader(src, r.Off, r.Len)); err != nil {
+		if _, err := io.Copy(io.NewOffsetWriter(dst, r.Offset), io.NewSectionReader(src, r.Offset, r.Length)); err != nil {
 			t.Fatal(err)
 		}
 	}

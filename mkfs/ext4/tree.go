@@ -2,13 +2,12 @@ package ext4
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/hermetic-repart/hermetic-repart/imagefile"
 )
 
 // Kind is the type of an inode.
@@ -101,10 +100,8 @@ type Xattr struct {
 	Value []byte
 }
 
-// Run is a byte range [Off, Off+Len) of a file's content.
-type Run struct {
-	Off, Len int64
-}
+// Run is a byte range [Offset, Offset+Length) of a file's content.
+type Run = imagefile.Run
 
 // Data is the content of a regular file.
 //
@@ -140,7 +137,7 @@ func (b Bytes) Runs(size int64) ([]Run, error) {
 	if n == 0 {
 		return nil, nil
 	}
-	return []Run{{0, n}}, nil
+	return []Run{{Offset: 0, Length: n}}, nil
 }
 
 // CopyTo implements Data.
@@ -148,7 +145,7 @@ func (b Bytes) CopyTo(ctx context.Context, dst io.WriterAt, dstOff, off, n int64
 	if off < 0 || off+n > int64(len(b)) {
 		return fmt.Errorf("range %d+%d outside %d bytes of content", off, n, len(b))
 	}
-	return writeNonZero(dst, b[off:off+n], dstOff)
+	return imagefile.WriteNonZero(dst, b[off:off+n], dstOff)
 }
 
 // File is the content of a regular file on the host, read at write time.
@@ -165,33 +162,7 @@ func (f File) Runs(size int64) ([]Run, error) {
 		return nil, err
 	}
 	defer fd.Close()
-	return seekRuns(fd, size)
-}
-
-// seekRuns lists the data runs of fd within [0, size).
-func seekRuns(fd *os.File, size int64) ([]Run, error) {
-	var runs []Run
-	for pos := int64(0); pos < size; {
-		data, err := unix.Seek(int(fd.Fd()), pos, unix.SEEK_DATA)
-		if errors.Is(err, unix.ENXIO) {
-			break
-		}
-		if err != nil {
-			// No SEEK_DATA: all of the rest is data.
-			return append(runs, Run{pos, size - pos}), nil
-		}
-		if data >= size {
-			break
-		}
-		hole, err := unix.Seek(int(fd.Fd()), data, unix.SEEK_HOLE)
-		if err != nil {
-			return nil, fmt.Errorf("finding end of data in %s: %w", fd.Name(), err)
-		}
-		hole = min(hole, size)
-		runs = append(runs, Run{data, hole - data})
-		pos = hole
-	}
-	return runs, nil
+	return imagefile.DataRuns(int(fd.Fd()), size)
 }
 
 // CopyTo implements Data.
@@ -201,107 +172,8 @@ func (f File) CopyTo(ctx context.Context, dst io.WriterAt, dstOff, off, n int64)
 		return err
 	}
 	defer src.Close()
-	if err := copyRange(ctx, dst, dstOff, src, off, n); err != nil {
+	if err := imagefile.CopyData(ctx, dst, dstOff, src, off, n); err != nil {
 		return fmt.Errorf("%s: %w", f.Path, err)
 	}
 	return nil
-}
-
-// osFile returns the *os.File behind dst, if there is one.
-func osFile(dst io.WriterAt) *os.File {
-	switch d := dst.(type) {
-	case *os.File:
-		return d
-	case interface{ OS() *os.File }:
-		return d.OS()
-	}
-	return nil
-}
-
-const copyChunk = 8 << 20
-
-// copyRange copies n bytes of src at off to dst at dstOff, with
-// copy_file_range when dst is a file, else with read and pwrite (skipping
-// zero blocks). It fails if src ends early.
-func copyRange(ctx context.Context, dst io.WriterAt, dstOff int64, src *os.File, off, n int64) error {
-	if out := osFile(dst); out != nil {
-		for n > 0 {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			roff, woff := off, dstOff
-			c, err := unix.CopyFileRange(int(src.Fd()), &roff, int(out.Fd()), &woff, int(min(n, copyChunk)), 0)
-			if err != nil {
-				if errors.Is(err, unix.EXDEV) || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EOPNOTSUPP) {
-					break // fall back to read and pwrite
-				}
-				return err
-			}
-			if c == 0 {
-				return fmt.Errorf("file ended %d bytes early (changed during the build?)", n)
-			}
-			off += int64(c)
-			dstOff += int64(c)
-			n -= int64(c)
-		}
-		if n == 0 {
-			return nil
-		}
-	}
-	buf := make([]byte, min(n, copyChunk))
-	for n > 0 {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		chunk := buf[:min(int64(len(buf)), n)]
-		r, err := src.ReadAt(chunk, off)
-		if r < len(chunk) {
-			if err == nil || err == io.EOF {
-				return fmt.Errorf("file ended %d bytes early (changed during the build?)", n-int64(r))
-			}
-			return err
-		}
-		if err := writeNonZero(dst, chunk, dstOff); err != nil {
-			return err
-		}
-		off += int64(r)
-		dstOff += int64(r)
-		n -= int64(r)
-	}
-	return nil
-}
-
-// writeNonZero writes p at off, leaving out every 4096-byte block (aligned
-// to p's start) that is all zeros.
-func writeNonZero(dst io.WriterAt, p []byte, off int64) error {
-	for i := 0; i < len(p); {
-		j := min(i+BlockSize, len(p))
-		if isZero(p[i:j]) {
-			i = j
-			continue
-		}
-		for j < len(p) && !isZero(p[j:min(j+BlockSize, len(p))]) {
-			j = min(j+BlockSize, len(p))
-		}
-		if _, err := dst.WriteAt(p[i:j], off+int64(i)); err != nil {
-			return err
-		}
-		i = j
-	}
-	return nil
-}
-
-func isZero(b []byte) bool {
-	for len(b) >= 8 {
-		if b[0]|b[1]|b[2]|b[3]|b[4]|b[5]|b[6]|b[7] != 0 {
-			return false
-		}
-		b = b[8:]
-	}
-	for _, c := range b {
-		if c != 0 {
-			return false
-		}
-	}
-	return true
 }

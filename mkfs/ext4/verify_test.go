@@ -88,7 +88,7 @@ func expected(t testing.TB, in *Inode, off, n int64) []byte {
 	}
 	m := &memWriter{b: out, base: off}
 	for _, r := range runs {
-		s, e := max(r.Off, off), min(r.Off+r.Len, off+n)
+		s, e := max(r.Offset, off), min(r.Offset+r.Length, off+n)
 		if s < e {
 			if err := in.Data.CopyTo(context.Background(), m, s, s, e-s); err != nil {
 				t.Fatal(err)
@@ -337,9 +337,9 @@ func (c *comparer) content(path string, want *Inode, size int64) {
 		check(max(to-BlockSize, from), min(to-from, BlockSize))
 	}
 	for _, r := range runs {
-		gap(pos, r.Off)
-		check(r.Off, r.Len)
-		pos = r.Off + r.Len
+		gap(pos, r.Offset)
+		check(r.Offset, r.Length)
+		pos = r.Offset + r.Length
 	}
 	gap(pos, want.Size)
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"sync"
+
+	"github.com/hermetic-repart/hermetic-repart/imagefile"
 )
 
 // Write writes the file system into w, whose region starts at off. The
@@ -95,7 +97,7 @@ func (p *Plan) copyJobs(ctx context.Context, jobs chan<- copyJob) {
 		}
 		ei := 0
 		for _, r := range n.runs {
-			pos, end := r.Off, r.Off+r.Len
+			pos, end := r.Offset, r.Offset+r.Length
 			for pos < end {
 				lb := uint64(pos / BlockSize)
 				for uint64(n.exts[ei].logical)+uint64(n.exts[ei].length) <= lb {
@@ -140,7 +142,7 @@ func (m *metaWriter) block(blk uint64, b []byte) error {
 }
 
 func (m *metaWriter) at(pos int64, b []byte) error {
-	if isZero(b) {
+	if imagefile.IsZero(b) {
 		return nil
 	}
 	if _, err := m.w.WriteAt(b, m.off+pos); err != nil {

@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/hermetic-repart/hermetic-repart/imagefile"
 )
 
 // recorder is an io.WriterAt over a file that records every write.
@@ -24,7 +26,7 @@ func (r *recorder) WriteAt(b []byte, off int64) (int, error) {
 	r.mu.Lock()
 	r.writes = append(r.writes, [2]int64{off, int64(len(b))})
 	for i := (BlockSize - off%BlockSize) % BlockSize; i+BlockSize <= int64(len(b)); i += BlockSize {
-		if isZero(b[i : i+BlockSize]) {
+		if imagefile.IsZero(b[i : i+BlockSize]) {
 			r.zero = append(r.zero, off+i)
 		}
 	}
@@ -75,7 +77,7 @@ func TestWritesOnceNoZeros(t *testing.T) {
 		if _, err := f.ReadAt(buf, base+pos); err != nil {
 			t.Fatal(err)
 		}
-		if !isZero(buf) {
+		if !imagefile.IsZero(buf) {
 			out.WriteAt(buf, pos)
 		}
 	}
