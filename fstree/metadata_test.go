@@ -18,6 +18,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/hermetic-repart/hermetic-repart/definition"
+
+	"github.com/hermetic-repart/hermetic-repart/internal/oracle"
 )
 
 func nobody() *syscall.SysProcAttr {
@@ -191,7 +193,7 @@ func TestSpecialFiles(t *testing.T) {
 func TestXattrs(t *testing.T) {
 	src := t.TempDir()
 	if !xattrsSupported(t, src) {
-		t.Skip("no user xattrs on the temporary file system")
+		oracle.Unavailable(t, "no user xattrs on the temporary file system")
 	}
 	writeFile(t, src+"/f", 0o644, "")
 	setxattr(t, src+"/f", "user.zeta", "last")
@@ -341,9 +343,7 @@ func TestSourceDateEpoch(t *testing.T) {
 }
 
 func TestOwnership(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("chown needs root")
-	}
+	oracle.RequireRoot(t) // chown
 	src := t.TempDir()
 	writeFile(t, src+"/s/f", 0o644, "")
 	symlink(t, "f", src+"/s/l")
