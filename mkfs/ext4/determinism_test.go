@@ -1,6 +1,7 @@
 package ext4
 
 import (
+	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -111,7 +112,7 @@ func TestErrors(t *testing.T) {
 			if c.opts != nil {
 				c.opts(&opts)
 			}
-			_, err := Layout(c.root, opts)
+			_, err := Layout(context.Background(), c.root, opts)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("err = %v, want %q", err, c.want)
 			}
@@ -142,7 +143,7 @@ func TestSourceErrors(t *testing.T) {
 	} {
 		root := dirNode(0o755, Entry{"f", &Inode{Kind: Regular, Size: 100000, Data: File{c.path}}})
 		opts := testOptions(16 << 20)
-		p, err := Layout(root, opts)
+		p, err := Layout(context.Background(), root, opts)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -108,7 +108,7 @@ type Stats struct {
 
 // Write lays out root with opts and writes it to w at offset off.
 func Write(ctx context.Context, w io.WriterAt, off int64, root *Inode, opts Options) error {
-	p, err := Layout(root, opts)
+	p, err := Layout(ctx, root, opts)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package ext4
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -36,7 +37,7 @@ func TestGeometryMatchesMke2fs(t *testing.T) {
 			// Our journal follows the inode tables and may cross a backup
 			// superblock, which mke2fs avoids by putting it mid-disk: an
 			// extent tree block more at most.
-			p, err := Layout(emptyRoot(), testOptions(size))
+			p, err := Layout(context.Background(), emptyRoot(), testOptions(size))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,6 +1,7 @@
 package ext4
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -115,7 +116,7 @@ func TestManyExtents(t *testing.T) {
 	if !strings.Contains(st, "Level Entries") && !strings.Contains(st, "(ETB1)") {
 		t.Logf("%.800s", st)
 	}
-	if p, err := Layout(root, testOptions(64<<20)); err != nil {
+	if p, err := Layout(context.Background(), root, testOptions(64<<20)); err != nil {
 		t.Fatal(err)
 	} else {
 		for _, n := range p.nodes {

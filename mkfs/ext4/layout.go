@@ -1,6 +1,7 @@
 package ext4
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strings"
@@ -9,6 +10,7 @@ import (
 // Plan is a laid-out file system: every inode numbered, every block
 // placed. It is ready to be written.
 type Plan struct {
+	ctx    context.Context // of Layout, checked while laying out
 	opts   Options
 	geo    geometry
 	fsSeed uint32
@@ -58,15 +60,15 @@ type xblock struct {
 // becomes inode 2's; unlike mke2fs -d, nothing is taken from elsewhere.
 // A "lost+found" directory in root becomes inode 11 with its metadata and
 // entries; without one, lost+found is made with mode 0700, owner 0:0 and
-// Options.Time.
-func Layout(root *Inode, opts Options) (*Plan, error) {
+// Options.Time. Layout stops with ctx's error when ctx is cancelled.
+func Layout(ctx context.Context, root *Inode, opts Options) (*Plan, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
 	if root == nil || root.Kind != Dir {
 		return nil, fmt.Errorf("root must be a directory")
 	}
-	p := &Plan{opts: opts, seed: hashSeed(opts.HashSeed)}
+	p := &Plan{ctx: ctx, opts: opts, seed: hashSeed(opts.HashSeed)}
 	p.fsSeed = crc32c(^uint32(0), opts.UUID[:])
 	if err := p.number(root); err != nil {
 		return nil, err
@@ -167,6 +169,9 @@ func (p *Plan) number(root *Inode) error {
 }
 
 func (p *Plan) numberDir(d *node, path string, seen map[*Inode]*node) error {
+	if err := p.ctx.Err(); err != nil {
+		return err
+	}
 	es := make([]Entry, len(d.in.Entries))
 	copy(es, d.in.Entries)
 	sort.Slice(es, func(i, j int) bool { return es[i].Name < es[j].Name })
@@ -378,9 +383,14 @@ func (p *Plan) allocate() error {
 		p.journal = jn
 	}
 	shared := map[string]*xblock{}
-	for _, n := range p.nodes {
+	for i, n := range p.nodes {
 		if n == nil {
 			continue
+		}
+		if i%4096 == 0 {
+			if err := p.ctx.Err(); err != nil {
+				return err
+			}
 		}
 		if err := p.allocNode(a, n); err != nil {
 			return err

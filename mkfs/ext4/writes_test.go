@@ -1,6 +1,7 @@
 package ext4
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -170,7 +171,7 @@ func TestStats(t *testing.T) {
 	root := richTree()
 	for _, size := range []int64{64 << 20, 10 << 30} {
 		opts := testOptions(size)
-		p, err := Layout(root, opts)
+		p, err := Layout(context.Background(), root, opts)
 		if err != nil {
 			t.Fatal(err)
 		}
