@@ -556,7 +556,9 @@ func (p *Partition) finish(typeSet bool, o *Options) error {
 	if p.Minimize != "off" && p.Format == "" && p.Verity != "hash" {
 		return p.errorf("Minimize", "Minimize= can only be enabled if Format= or Verity=hash are set.")
 	}
-	if p.Minimize == "best" && !ReadOnlyFS(p.Format) && p.Verity != "hash" {
+	// repart allows best only where it can build once and measure; our
+	// writers compute the exact minimum of ext2/3/4 without building.
+	if p.Minimize == "best" && !ReadOnlyFS(p.Format) && !WritesFS(p.Format) && p.Verity != "hash" {
 		return p.errorf("Minimize", "Minimize=best can only be used with read-only filesystems or Verity=hash.")
 	}
 	if ReadOnlyFS(p.Format) && !p.populates() {
@@ -594,7 +596,19 @@ func (p *Partition) finish(typeSet bool, o *Options) error {
 	return p.unsupported()
 }
 
+// WritesFS reports whether hermetic-repart writes and populates file
+// systems of the Format= value fs itself.
+func WritesFS(fs string) bool {
+	switch fs {
+	case "ext2", "ext3", "ext4":
+		return true
+	}
+	return false
+}
+
 // unsupported refuses, by name, what hermetic-repart cannot build yet.
+// Populate settings (CopyFiles=, MakeDirectories=, ...) need no check of
+// their own: they imply Format=ext4 or vfat, and Format= is checked.
 func (p *Partition) unsupported() error {
 	refuse := func(key, what string) error {
 		return p.errorf(key, "%s is not supported by hermetic-repart yet, refusing.", what)
@@ -610,17 +624,17 @@ func (p *Partition) unsupported() error {
 		return refuse("SupplementFor", "SupplementFor=")
 	case p.CopyBlocks == "auto":
 		return refuse("CopyBlocks", "CopyBlocks=auto (copying from the running system)")
-	case p.Minimize != "off":
-		return refuse("Minimize", "Minimize="+p.Minimize)
-	case len(p.CopyFiles) > 0:
-		return refuse("CopyFiles", "CopyFiles=")
-	case len(p.MakeDirectories) > 0:
-		return refuse("MakeDirectories", "MakeDirectories=")
-	case len(p.MakeSymlinks) > 0:
-		return refuse("MakeSymlinks", "MakeSymlinks=")
-	case len(p.ExcludeFiles) > 0 || len(p.ExcludeFilesTarget) > 0:
-		return refuse("ExcludeFiles", "ExcludeFiles=")
-	case p.Format != "" && p.Format != "swap":
+	case p.Minimize != "off" && !WritesFS(p.Format):
+		return refuse("Minimize", "Minimize="+p.Minimize+" with Format="+p.Format)
+	case p.Format != "" && p.Format != "swap" && !WritesFS(p.Format):
+		if p.lines["Format"] == 0 {
+			// Implied by a populate setting (rule 6 above).
+			for _, k := range []string{"CopyFiles", "MakeDirectories", "MakeSymlinks"} {
+				if p.lines[k] != 0 {
+					return refuse(k, "Format="+p.Format+" (implied by "+k+"= for this type)")
+				}
+			}
+		}
 		return refuse("Format", "Format="+p.Format)
 	}
 	return nil

@@ -53,6 +53,15 @@ type Options struct {
 	// Discard=false preallocates the image instead of leaving it sparse.
 	NoDiscard       bool
 	DeferPartitions []string // type names or UUIDs (--defer-partitions=)
+	// CopySource is --copy-source=: CopyFiles= and ExcludeFiles= sources
+	// resolve below it ("" means "/").
+	CopySource string
+	// KeepOwnership (--keep-ownership) keeps the sources' uid and gid in
+	// the file systems; otherwise everything is owned by 0:0.
+	KeepOwnership bool
+	// SourceDateEpoch is SOURCE_DATE_EPOCH when set: later source times
+	// are clamped to it and it is the time of everything created.
+	SourceDateEpoch *int64
 	// Log receives informational messages and warnings (stderr).
 	Log func(msg string)
 }
@@ -114,22 +123,23 @@ func (e *NoFitError) Error() string {
 }
 
 type build struct {
-	o      Options
-	types  *gpt.Table
-	log    func(string)
-	seed   seedrand.Seed
-	parts  []*Partition
-	size   uint64 // image size in bytes
-	cur    uint64 // size of the existing file
-	ss     int
-	node   string
-	disk   *gpt.Disk // existing empty table to reuse, or nil
-	blocks map[*Partition]*os.File
+	o       Options
+	types   *gpt.Table
+	log     func(string)
+	seed    seedrand.Seed
+	parts   []*Partition
+	size    uint64 // image size in bytes
+	cur     uint64 // size of the existing file
+	ss      int
+	node    string
+	disk    *gpt.Disk // existing empty table to reuse, or nil
+	blocks  map[*Partition]*os.File
+	content map[*Partition]*content
 }
 
 // Build runs the pipeline. Files are written only when o.DryRun is false.
 func Build(ctx context.Context, o Options) (*Result, error) {
-	p, err := NewPlan(o)
+	p, err := NewPlan(ctx, o)
 	if err != nil {
 		return nil, err
 	}
@@ -149,10 +159,11 @@ type Plan struct {
 	b      *build
 }
 
-// NewPlan reads the definitions, derives the IDs and lays out the image
+// NewPlan reads the definitions, derives the IDs, scans the sources of
+// the file systems and lays out the image and every file system in it,
 // without writing anything.
-func NewPlan(o Options) (*Plan, error) {
-	b := &build{o: o, log: o.Log, blocks: map[*Partition]*os.File{}}
+func NewPlan(ctx context.Context, o Options) (*Plan, error) {
+	b := &build{o: o, log: o.Log, blocks: map[*Partition]*os.File{}, content: map[*Partition]*content{}}
 	if b.log == nil {
 		b.log = func(string) {}
 	}
@@ -160,7 +171,7 @@ func NewPlan(o Options) (*Plan, error) {
 		b.close()
 		return nil, err
 	}
-	if err := b.plan(); err != nil {
+	if err := b.plan(ctx); err != nil {
 		b.close()
 		return nil, err
 	}
@@ -362,8 +373,11 @@ func unwrapPathError(err error) error {
 }
 
 // plan derives IDs and labels, sizes the image and places the partitions.
-func (b *build) plan() error {
+func (b *build) plan(ctx context.Context) error {
 	if err := b.acquireIDs(); err != nil {
+		return err
+	}
+	if err := b.scanContent(ctx); err != nil {
 		return err
 	}
 	reqs := make([]layout.Request, len(b.parts))
@@ -420,6 +434,9 @@ func (b *build) plan() error {
 		}
 	}
 	if err := b.checkSwap(); err != nil {
+		return err
+	}
+	if err := b.layoutContent(ctx); err != nil {
 		return err
 	}
 	return b.resolveSplitNames()
@@ -543,6 +560,9 @@ func (b *build) request(p *Partition) (layout.Request, error) {
 		SmallDefault:    definition.ReadOnlyFS(d.Format) || d.Verity != "off",
 		VeritySigType:   p.Type.IsVeritySig(),
 		VeritySignature: d.Verity == "signature",
+	}
+	if c := b.content[p]; c != nil && c.minimized > 0 {
+		r.ContentSize = c.minimized
 	}
 	if d.CopyBlocks != "" {
 		f, size, err := openCopyBlocks(d.CopyBlocks)
@@ -701,6 +721,14 @@ func (b *build) write(ctx context.Context) error {
 			}
 			if err := imagefile.CopyRange(ctx, img.OS(), int64(p.Offset), f, 0, st.Size()); err != nil {
 				return fmt.Errorf("%s: copying CopyBlocks=%s: %w", p.Def.Path, p.Def.CopyBlocks, err)
+			}
+		}
+		if c := b.content[p]; c != nil {
+			// The writer gets the image file itself, not the section, so
+			// that file data can go by copy_file_range; its plan was laid
+			// out for the partition's size and stays inside it.
+			if err := c.plan.Write(ctx, img, int64(p.Offset)); err != nil {
+				return fmt.Errorf("%s: writing the %s file system: %w", p.Def.Path, p.Def.Format, err)
 			}
 		}
 		if p.Def.Format == "swap" {

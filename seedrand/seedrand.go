@@ -62,6 +62,12 @@ func (s Seed) PartitionUUID(typ uuid.UUID, k uint64) uuid.UUID {
 // partition whose UUID is part.
 func FileSystemUUID(part uuid.UUID) uuid.UUID { return Derive(part, "file-system-uuid") }
 
+// Ext4HashSeed is the directory hash seed (s_hash_seed) of an ext2/3/4
+// file system with UUID fsUUID. repart leaves it to mke2fs, which picks it
+// at random; deriving it keeps directory indexes, and with them the image
+// bytes, reproducible. The token is ours (repart has none).
+func Ext4HashSeed(fsUUID uuid.UUID) uuid.UUID { return Derive(fsUUID, "ext4-hash-seed") }
+
 // VFATVolumeID is the 32-bit volume serial derived from the file system
 // UUID: its first four bytes, read big-endian (mkfs.vfat -i takes the
 // 8-hex-digit form of this value).

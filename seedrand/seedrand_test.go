@@ -38,6 +38,9 @@ func TestDerivations(t *testing.T) {
 		{"esp fs", FileSystemUUID(seed.PartitionUUID(esp, 0)), "3057d4fe-b54e-4423-ba7a-456c1a08c018"},
 		{"root fs", FileSystemUUID(seed.PartitionUUID(root, 0)), "2f552d51-0e30-4275-9686-30acc38cd88c"},
 		{"swap fs", FileSystemUUID(seed.PartitionUUID(swap, 0)), "e116f556-26a3-42a6-9578-dd6194876f39"},
+		// Ours, not repart's (mke2fs picks it at random); checked with
+		// Python's hmac module.
+		{"root ext4 hash seed", Ext4HashSeed(FileSystemUUID(seed.PartitionUUID(root, 0))), "872785a1-240c-4852-b874-814918cd8505"},
 		{"verity uuid", seed.VerityUUID(), "ae9578dc-39f1-4c39-9498-f6d9311960d4"},
 	}
 	for _, tt := range tests {

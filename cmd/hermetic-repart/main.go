@@ -52,13 +52,16 @@ var unsupported = map[string]string{
 	"private-key-source": "", "certificate": "", "tpm2-device": "", "tpm2-device-key": "",
 	"tpm2-seal-key-handle": "", "tpm2-pcrs": "", "tpm2-public-key": "", "tpm2-public-key-pcrs": "",
 	"tpm2-pcrlock": "", "factory-reset": "", "can-factory-reset": "", "include-partitions": "",
-	"exclude-partitions": "", "copy-from": "", "copy-source": "", "make-ddi": "",
+	"exclude-partitions": "", "copy-from": "", "make-ddi": "",
 	"generate-fstab": "", "generate-crypttab": "", "list-devices": "",
 }
 
 // Options that take no argument; all others require one.
 var noArg = map[string]bool{"help": true, "version": true, "no-pager": true, "no-legend": true,
 	"can-factory-reset": true, "list-devices": true}
+
+// Options whose argument is optional: "--name" alone means "--name=yes".
+var optArg = map[string]bool{"keep-ownership": true}
 
 func parseBool(name, v string) (bool, error) {
 	switch strings.ToLower(v) {
@@ -95,6 +98,9 @@ func parseArgs(args []string) (*config, error) {
 		name, value, hasValue := strings.Cut(a[2:], "=")
 		if _, no := unsupported[name]; no {
 			return nil, usagef("--%s is not supported by hermetic-repart (see the compatibility table in README.md).", name)
+		}
+		if optArg[name] && !hasValue {
+			value, hasValue = "yes", true
 		}
 		if noArg[name] {
 			if hasValue {
@@ -212,6 +218,13 @@ func parseArgs(args []string) (*config, error) {
 			var b bool
 			b, err = parseBool(name, value)
 			c.opts.NoDiscard = !b
+		case "copy-source":
+			if value == "" {
+				return nil, usagef("--copy-source= needs a directory.")
+			}
+			c.opts.CopySource = value
+		case "keep-ownership":
+			c.opts.KeepOwnership, err = parseBool(name, value)
 		case "defer-partitions":
 			for _, t := range strings.Split(value, ",") {
 				if t != "" {
@@ -278,6 +291,14 @@ privileges and reproducibly.
                           it sparse
      --defer-partitions=TYPES
                           Lay out but do not create partitions of these types
+     --copy-source=DIR    Resolve CopyFiles= and ExcludeFiles= sources
+                          below DIR instead of /
+     --keep-ownership[=BOOL]
+                          Keep the sources' owners (default: everything
+                          is owned by root)
+
+Environment: SOURCE_DATE_EPOCH clamps the times written into file systems
+and is the time of everything created.
 `
 
 // run is the whole program; it returns the exit status.
@@ -303,7 +324,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	c.opts.Log = func(msg string) { fmt.Fprintln(stderr, msg) }
-	plan, err := repart.NewPlan(c.opts)
+	if v := os.Getenv("SOURCE_DATE_EPOCH"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			fmt.Fprintf(stderr, "SOURCE_DATE_EPOCH=%s is not a number of seconds since 1970, refusing.\n", v)
+			return 1
+		}
+		c.opts.SourceDateEpoch = &n
+	}
+	plan, err := repart.NewPlan(ctx, c.opts)
 	if errors.Is(err, repart.ErrNothingToDo) {
 		fmt.Fprintln(stderr, err)
 		return 0
