@@ -11,7 +11,8 @@ import (
 )
 
 // TestReadmeExample runs the example command of README.md as it is written
-// there and checks the image with sfdisk, sgdisk and swaplabel.
+// there and checks the image with sfdisk, sgdisk, swaplabel, e2fsck and
+// debugfs.
 func TestReadmeExample(t *testing.T) {
 	readme, err := os.ReadFile("../../README.md")
 	if err != nil {
@@ -24,9 +25,11 @@ func TestReadmeExample(t *testing.T) {
 	args := strings.Fields(strings.ReplaceAll(string(m[1]), "\\\n", " "))
 	dir := t.TempDir()
 	for i, a := range args {
-		if v, ok := strings.CutPrefix(a, "--definitions="); ok {
-			abs, _ := filepath.Abs(filepath.Join("../..", v))
-			args[i] = "--definitions=" + abs
+		for _, flag := range []string{"--definitions=", "--copy-source="} {
+			if v, ok := strings.CutPrefix(a, flag); ok {
+				abs, _ := filepath.Abs(filepath.Join("../..", v))
+				args[i] = flag + abs
+			}
 		}
 	}
 	res := runCLI(t, dir, nil, args...)
@@ -43,15 +46,63 @@ func TestReadmeExample(t *testing.T) {
 	if strings.Join(names, " ") != "esp root swap home" {
 		t.Errorf("partitions %v", names)
 	}
-	swapPart := table.Partitions[2]
-	blob := make([]byte, swapPart.Size*512)
-	f, _ := os.Open(img)
-	f.ReadAt(blob, int64(swapPart.Start*512))
-	f.Close()
-	swapFile := filepath.Join(dir, "swap.img")
-	os.WriteFile(swapFile, blob, 0o644)
-	out, stderr, err := oracle.Run(t, oracle.Require(t, "swaplabel"), swapFile)
+	if len(table.Partitions) != 4 {
+		t.FailNow()
+	}
+	extract := func(i int, name string) string {
+		p := table.Partitions[i]
+		blob := make([]byte, p.Size*512)
+		f, err := os.Open(img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := f.ReadAt(blob, int64(p.Start*512)); err != nil {
+			t.Fatal(err)
+		}
+		file := filepath.Join(dir, name)
+		if err := os.WriteFile(file, blob, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return file
+	}
+	out, stderr, err := oracle.Run(t, oracle.Require(t, "swaplabel"), extract(2, "swap.img"))
 	if err != nil || !strings.Contains(out, "LABEL: swap") {
 		t.Errorf("swaplabel: %v %s %s", err, out, stderr)
+	}
+
+	// The root and home file systems hold the content tree, split at /home.
+	e2fsck, debugfs := oracle.Require(t, "e2fsck"), oracle.Require(t, "debugfs")
+	src := "../../examples/basic/content"
+	for _, fs := range []struct {
+		part  int
+		name  string
+		files map[string]string // image path -> source path
+		gone  string
+	}{
+		{1, "root.img", map[string]string{
+			"/usr/lib/os-release":           "usr/lib/os-release",
+			"/usr/bin/hello":                "usr/bin/hello",
+			"/usr/share/doc/example/README": "usr/share/doc/example/README",
+		}, "/home/demo"},
+		{3, "home.img", map[string]string{"/demo/NOTE": "home/demo/NOTE"}, "/usr"},
+	} {
+		file := extract(fs.part, fs.name)
+		if out, stderr, err := oracle.Run(t, e2fsck, "-fn", file); err != nil {
+			t.Errorf("e2fsck -fn %s: %v\n%s%s", fs.name, err, out, stderr)
+		}
+		for path, srcPath := range fs.files {
+			want, err := os.ReadFile(filepath.Join(src, srcPath))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _, err := oracle.Run(t, debugfs, "-R", "cat "+path, file)
+			if err != nil || got != string(want) {
+				t.Errorf("%s:%s reads %q (%v), want %q", fs.name, path, got, err, want)
+			}
+		}
+		if out, _, _ := oracle.Run(t, debugfs, "-R", "stat "+fs.gone, file); !strings.Contains(out, "File not found") && strings.Contains(out, "Inode:") {
+			t.Errorf("%s holds %s, which belongs to another partition", fs.name, fs.gone)
+		}
 	}
 }
