@@ -42,3 +42,26 @@ func BenchmarkWrite100k(b *testing.B) {
 		f.Close()
 	}
 }
+
+// BenchmarkMinSize100k measures MinSize against one Layout of the same
+// tree: the search prepares once and allocates a few times.
+func BenchmarkMinSize100k(b *testing.B) {
+	root, _ := benchTree(100000)
+	opts := testOptions(4 << 30)
+	b.Run("Layout", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := Layout(b.Context(), root, opts); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("MinSize", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := MinSize(b.Context(), root, opts); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

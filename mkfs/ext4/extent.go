@@ -124,6 +124,28 @@ func mapExtents(logical, physical []blockRange) []extent {
 	return out
 }
 
+// countExtents is len(mapExtents(logical, physical)).
+func countExtents(logical, physical []blockRange) int {
+	n := 0
+	pi := 0
+	var pOff uint64
+	for _, l := range logical {
+		left := l.count
+		for left > 0 {
+			p := physical[pi]
+			c := min(left, p.count-pOff, maxExtentLen)
+			n++
+			left -= c
+			pOff += c
+			if pOff == p.count {
+				pi++
+				pOff = 0
+			}
+		}
+	}
+	return n
+}
+
 // blockRange is count blocks starting at start.
 type blockRange struct {
 	start, count uint64

@@ -2,6 +2,34 @@ package ext4
 
 import "fmt"
 
+// geometryError is an error of newGeometry. Those that a larger size
+// could cure wrap ErrNoSpace; grow says how MinSize should search on.
+type geometryError struct {
+	msg  string
+	grow growth
+}
+
+type growth uint8
+
+const (
+	growNever growth = iota // no larger size helps (too large)
+	growBlock               // try the next block
+	growGroup               // try the next group count
+)
+
+func (e *geometryError) Error() string { return e.msg }
+
+func (e *geometryError) Unwrap() error {
+	if e.grow == growNever {
+		return nil
+	}
+	return ErrNoSpace
+}
+
+func geoErr(grow growth, format string, args ...any) error {
+	return &geometryError{msg: fmt.Sprintf(format, args...), grow: grow}
+}
+
 // Fixed parameters of the file systems this package writes.
 const (
 	BlockSize      = 4096
@@ -47,20 +75,20 @@ func newGeometry(size int64, inodes uint64) (geometry, error) {
 	}
 	for {
 		if g.blocks == 0 {
-			return g, fmt.Errorf("%d bytes is too small for an ext4 file system", size)
+			return g, geoErr(growBlock, "%d bytes is too small for an ext4 file system", size)
 		}
 		groups := (g.blocks + blocksPerGroup - 1) / blocksPerGroup
 		if groups > 1<<32-1 {
-			return g, fmt.Errorf("%d bytes is too large for an ext4 file system", size)
+			return g, geoErr(growNever, "%d bytes is too large for an ext4 file system", size)
 		}
 		g.groups = uint32(groups)
 		ipg := (inodes + groups - 1) / groups
 		ipg = (ipg + inodesPerBlock - 1) / inodesPerBlock * inodesPerBlock
 		if ipg > blocksPerGroup {
-			return g, fmt.Errorf("%d inodes do not fit in %d bytes (at most %d per group of 128 MiB)", inodes, size, blocksPerGroup)
+			return g, geoErr(growGroup, "%d inodes do not fit in %d bytes (at most %d per group of 128 MiB)", inodes, size, blocksPerGroup)
 		}
 		if ipg*groups > 1<<32-1 {
-			return g, fmt.Errorf("%d inodes are more than ext4 allows", ipg*groups)
+			return g, geoErr(growNever, "%d inodes are more than ext4 allows", ipg*groups)
 		}
 		g.ipg = uint32(ipg)
 		g.itb = g.ipg / inodesPerBlock
@@ -73,7 +101,7 @@ func newGeometry(size int64, inodes uint64) (geometry, error) {
 		rem := g.blocks % blocksPerGroup
 		if rem != 0 && rem < overhead+50 {
 			if g.groups == 1 {
-				return g, fmt.Errorf("%d bytes is too small for an ext4 file system", size)
+				return g, geoErr(growBlock, "%d bytes is too small for an ext4 file system", size)
 			}
 			g.blocks -= rem
 			continue
@@ -121,6 +149,30 @@ func (g *geometry) superBlocks(group uint32) uint64 {
 		return 0
 	}
 	return 1 + uint64(g.gdtBlocks)
+}
+
+// reserved is the number of blocks at the start of group that the
+// allocator skips.
+func (g *geometry) reserved(group uint32) uint64 {
+	return g.superBlocks(group)
+}
+
+// backups is the number of groups before group with a superblock copy
+// (group 0's included).
+func backups(group uint32) uint64 {
+	n := uint64(min(group, 2))
+	for _, b := range []uint64{3, 5, 7} {
+		for p := b; p < uint64(group); p *= b {
+			n++
+		}
+	}
+	return n
+}
+
+// metaBlocks is the number of blocks all groups spend on superblocks,
+// descriptors, bitmaps and inode tables.
+func (g *geometry) metaBlocks() uint64 {
+	return backups(g.groups)*(1+uint64(g.gdtBlocks)) + uint64(g.groups)*(2+uint64(g.itb))
 }
 
 // journalBlocks is ext2fs_default_journal_size: the journal mke2fs makes

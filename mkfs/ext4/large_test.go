@@ -121,9 +121,10 @@ func TestManyExtents(t *testing.T) {
 	} else {
 		for _, n := range p.nodes {
 			if n != nil && n.in.Kind == Regular {
-				want := treeShape(len(n.exts))
-				if len(n.tree) != treeBlocks(len(n.exts)) {
-					t.Errorf("inode %d: %d tree blocks for shape %v", n.ino, len(n.tree), want)
+				exts, tree := p.place(n)
+				want := treeShape(len(exts))
+				if len(tree) != treeBlocks(len(exts)) {
+					t.Errorf("inode %d: %d tree blocks for shape %v", n.ino, len(tree), want)
 				}
 			}
 		}

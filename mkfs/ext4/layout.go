@@ -7,23 +7,44 @@ import (
 	"strings"
 )
 
+// Laying out happens in two steps. prepare does everything that does not
+// depend on the file system's size, once: it numbers the inodes, shapes
+// and hashes the directories, encodes the xattrs and asks each regular
+// file for its data runs. allocate then places every block for one size;
+// it is cheap enough to run many times, which MinSize does.
+
+// prepared is the size-independent part of a layout. Plans of the same
+// tree at different sizes share it; it is never changed after prepare.
+type prepared struct {
+	opts    Options
+	fsSeed  uint32
+	seed    [4]uint32 // directory hash seed
+	nodes   []*node   // by inode number; nil for unused reserved numbers
+	lastIno uint32
+	xblocks []*xblock // distinct xattr blocks, in allocation order
+	// content is the number of blocks the inodes need at the least
+	// (data, directory and symlink blocks, extent tree blocks when no
+	// backup superblock splits an extent, xattr blocks).
+	content uint64
+}
+
 // Plan is a laid-out file system: every inode numbered, every block
 // placed. It is ready to be written.
 type Plan struct {
-	ctx    context.Context // of Layout, checked while laying out
-	opts   Options
-	geo    geometry
-	fsSeed uint32
-	seed   [4]uint32 // directory hash seed
-
-	nodes   []*node // by inode number; nil for unused reserved numbers
-	lastIno uint32
+	*prepared
+	size int64
+	geo  geometry
 
 	blockBitmap, inodeBitmap, inodeTable []uint64 // per group
 	journal                              *node    // nil without journal
-	xblocks                              []*xblock
-	end                                  uint64       // first block never allocated
-	holes                                []blockRange // free blocks before end
+	// start holds, by inode number, the allocation cursor before the
+	// inode's blocks were allocated: the blocks themselves are found
+	// again by replaying the allocator from there (see place), which
+	// keeps the plan at 8 bytes per inode.
+	start []uint64
+	xblk  []uint64     // by xblock index: its block
+	end   uint64       // first block never allocated
+	holes []blockRange // free blocks before end
 }
 
 // node is one inode of the plan.
@@ -32,26 +53,28 @@ type node struct {
 	ino       uint32
 	links     uint32
 	parent    uint32   // directories
-	ents      []dirent // directories: children, in on-disk (linear) order
+	ents      []dirent // directories while numbering: children in on-disk (linear) order
 	lostFound bool
+	isDir     bool
+	fast      bool // fast symlink
+	xown      bool // allocates xblk (the first of the inodes sharing it)
 
 	ibody []byte  // in-inode xattr area
 	xblk  *xblock // shared xattr block, if any
 
-	size  uint64
-	runs  []Run    // regular files: the content's data runs
-	exts  []extent // data (or directory, symlink) blocks
-	tree  []uint64 // extent tree blocks, leaves first
-	dir   dirShape
-	nblk  uint64 // data blocks
-	fast  bool   // fast symlink
-	isDir bool
+	size uint64
+	runs []Run // regular files: the content's data runs
+	dir  dirShape
+	nblk uint64 // data (or directory, symlink) blocks
+	// minTree is the number of extent tree blocks when no backup
+	// superblock splits the data (the least it can be).
+	minTree uint64
 }
 
 type xblock struct {
 	data []byte
 	refs uint32
-	blk  uint64
+	idx  int // in prepared.xblocks
 }
 
 // Layout numbers the inodes of the tree under root and allocates every
@@ -62,36 +85,68 @@ type xblock struct {
 // entries; without one, lost+found is made with mode 0700, owner 0:0 and
 // Options.Time. Layout stops with ctx's error when ctx is cancelled.
 func Layout(ctx context.Context, root *Inode, opts Options) (*Plan, error) {
-	if err := opts.validate(); err != nil {
-		return nil, err
-	}
-	if root == nil || root.Kind != Dir {
-		return nil, fmt.Errorf("root must be a directory")
-	}
-	p := &Plan{ctx: ctx, opts: opts, seed: hashSeed(opts.HashSeed)}
-	p.fsSeed = crc32c(^uint32(0), opts.UUID[:])
-	if err := p.number(root); err != nil {
-		return nil, err
-	}
-
-	ratio := opts.InodeRatio
-	if ratio == 0 {
-		ratio = DefaultInodeRatio
-	}
-	want := uint64(opts.Size/BlockSize) * BlockSize / uint64(ratio)
-	if opts.Inodes > 0 {
-		want = opts.Inodes
-	}
-	want = max(want, uint64(p.lastIno))
-	geo, err := newGeometry(opts.Size, want)
+	pr, err := prepare(ctx, root, opts)
 	if err != nil {
 		return nil, err
 	}
-	p.geo = geo
-	if err := p.allocate(); err != nil {
+	return pr.layout(ctx, opts.Size)
+}
+
+// Relayout lays out the same tree with the same options for a file
+// system of size bytes. It does not repeat the work that does not depend
+// on the size: in particular no Data.Runs is called again. p stays valid.
+func (p *Plan) Relayout(ctx context.Context, size int64) (*Plan, error) {
+	return p.prepared.layout(ctx, size)
+}
+
+// layout allocates the file system for size bytes.
+func (pr *prepared) layout(ctx context.Context, size int64) (*Plan, error) {
+	geo, err := pr.geometryAt(size)
+	if err != nil {
 		return nil, err
 	}
+	p := pr.newPlan(size, geo)
+	p.start = make([]uint64, len(pr.nodes))
+	p.xblk = make([]uint64, len(pr.xblocks))
+	if err := p.allocate(ctx); err != nil {
+		return nil, err
+	}
+	if p.end > geo.blocks {
+		return nil, fmt.Errorf("%w: the tree needs %d blocks of 4096 bytes, the file system of %d bytes has %d", ErrNoSpace, p.end, size, geo.blocks)
+	}
 	return p, nil
+}
+
+func (pr *prepared) newPlan(size int64, geo geometry) *Plan {
+	p := &Plan{prepared: pr, size: size, geo: geo}
+	p.opts.Size = size
+	return p
+}
+
+// geometryAt is the geometry of a file system of size bytes holding the
+// tree.
+func (pr *prepared) geometryAt(size int64) (geometry, error) {
+	if size < 0 {
+		return geometry{}, fmt.Errorf("negative size %d", size)
+	}
+	return newGeometry(size, pr.inodesWanted(uint64(size/BlockSize)))
+}
+
+// inodesWanted is the number of inodes asked for in a region of raw
+// blocks.
+func (pr *prepared) inodesWanted(raw uint64) uint64 {
+	want := raw * BlockSize / uint64(pr.ratio())
+	if pr.opts.Inodes > 0 {
+		want = pr.opts.Inodes
+	}
+	return max(want, uint64(pr.lastIno))
+}
+
+func (pr *prepared) ratio() int64 {
+	if pr.opts.InodeRatio == 0 {
+		return DefaultInodeRatio
+	}
+	return pr.opts.InodeRatio
 }
 
 // Stats describes the plan.
@@ -105,7 +160,7 @@ func (p *Plan) Stats() Stats {
 	}
 	for g := uint32(0); g < p.geo.groups; g++ {
 		if groupStart(g) >= p.end {
-			s.UsedBlocks += p.geo.superBlocks(g)
+			s.UsedBlocks += p.geo.reserved(g)
 		}
 	}
 	for _, h := range p.holes {
@@ -117,12 +172,56 @@ func (p *Plan) Stats() Stats {
 	return s
 }
 
+// prepare validates the tree and does the size-independent work.
+func prepare(ctx context.Context, root *Inode, opts Options) (*prepared, error) {
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	if root == nil || root.Kind != Dir {
+		return nil, fmt.Errorf("root must be a directory")
+	}
+	pr := &prepared{opts: opts, seed: hashSeed(opts.HashSeed)}
+	pr.fsSeed = crc32c(^uint32(0), opts.UUID[:])
+	if err := pr.number(ctx, root); err != nil {
+		return nil, err
+	}
+	shared := map[string]*xblock{}
+	for i, n := range pr.nodes {
+		if n == nil {
+			continue
+		}
+		if i%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
+		if err := pr.shape(n); err != nil {
+			return nil, err
+		}
+		pr.content += n.nblk + n.minTree
+		if n.xblk != nil {
+			key := xblockKey(n.xblk.data)
+			if x := shared[key]; x != nil && x.refs < xattrRefMax {
+				n.xblk = x
+			} else {
+				n.xblk.idx = len(pr.xblocks)
+				n.xown = true
+				shared[key] = n.xblk
+				pr.xblocks = append(pr.xblocks, n.xblk)
+				pr.content++
+			}
+			n.xblk.refs++
+		}
+	}
+	return pr, nil
+}
+
 // number validates the tree and assigns inode numbers depth-first.
-func (p *Plan) number(root *Inode) error {
+func (pr *prepared) number(ctx context.Context, root *Inode) error {
 	seen := map[*Inode]*node{}
-	p.nodes = make([]*node, firstIno+1)
+	pr.nodes = make([]*node, firstIno+1)
 	rootNode := &node{in: root, ino: rootIno, parent: rootIno, isDir: true}
-	p.nodes[rootIno] = rootNode
+	pr.nodes[rootIno] = rootNode
 	seen[root] = rootNode
 
 	var lf *Inode
@@ -135,19 +234,19 @@ func (p *Plan) number(root *Inode) error {
 		}
 	}
 	if lf == nil {
-		t := p.opts.Time
+		t := pr.opts.Time
 		lf = &Inode{Kind: Dir, Perm: 0o700, Atime: t, Mtime: t, Ctime: t, Crtime: t}
 	}
 	lfNode := &node{in: lf, ino: firstIno, parent: rootIno, isDir: true, lostFound: true}
-	p.nodes[firstIno] = lfNode
+	pr.nodes[firstIno] = lfNode
 	seen[lf] = lfNode
-	p.lastIno = firstIno
-	if err := p.numberDir(rootNode, "", seen); err != nil {
+	pr.lastIno = firstIno
+	if err := pr.numberDir(ctx, rootNode, "", seen); err != nil {
 		return err
 	}
 	if lfNode.ents == nil {
 		// A lost+found of our own, not among root's entries.
-		if err := p.numberDir(lfNode, "/lost+found", seen); err != nil {
+		if err := pr.numberDir(ctx, lfNode, "/lost+found", seen); err != nil {
 			return err
 		}
 		rootNode.links++
@@ -160,16 +259,16 @@ func (p *Plan) number(root *Inode) error {
 		}
 	}
 	rootNode.ents = ents
-	for _, n := range p.nodes {
+	for _, n := range pr.nodes {
 		if n != nil && !n.isDir && n.links > maxLinks {
-			return fmt.Errorf("inode %d has %d hard links; ext4 allows %d", n.ino, n.links, maxLinks)
+			return fmt.Errorf("%s: %d hard links; ext4 allows %d", pr.path(n.ino), n.links, maxLinks)
 		}
 	}
 	return nil
 }
 
-func (p *Plan) numberDir(d *node, path string, seen map[*Inode]*node) error {
-	if err := p.ctx.Err(); err != nil {
+func (pr *prepared) numberDir(ctx context.Context, d *node, path string, seen map[*Inode]*node) error {
+	if err := ctx.Err(); err != nil {
 		return err
 	}
 	es := make([]Entry, len(d.in.Entries))
@@ -177,7 +276,7 @@ func (p *Plan) numberDir(d *node, path string, seen map[*Inode]*node) error {
 	sort.Slice(es, func(i, j int) bool { return es[i].Name < es[j].Name })
 	d.links = 2
 	d.ents = make([]dirent, 0, len(es))
-	if err := p.prepare(d, path); err != nil {
+	if err := pr.check(d, path); err != nil {
 		return err
 	}
 	for i, e := range es {
@@ -196,15 +295,15 @@ func (p *Plan) numberDir(d *node, path string, seen map[*Inode]*node) error {
 			return fmt.Errorf("%s: directory linked twice (directories cannot be hard links)", cpath)
 		}
 		if !ok {
-			p.lastIno++
-			if p.lastIno == 0 {
+			pr.lastIno++
+			if pr.lastIno == 0 {
 				return fmt.Errorf("too many inodes")
 			}
-			c = &node{in: e.Inode, ino: p.lastIno, isDir: e.Inode.Kind == Dir}
-			p.nodes = append(p.nodes, c)
+			c = &node{in: e.Inode, ino: pr.lastIno, isDir: e.Inode.Kind == Dir}
+			pr.nodes = append(pr.nodes, c)
 			seen[e.Inode] = c
 			if !c.isDir {
-				if err := p.prepare(c, cpath); err != nil {
+				if err := pr.check(c, cpath); err != nil {
 					return err
 				}
 			}
@@ -212,7 +311,7 @@ func (p *Plan) numberDir(d *node, path string, seen map[*Inode]*node) error {
 		if c.isDir {
 			c.parent = d.ino
 			d.links++
-			if err := p.numberDir(c, cpath, seen); err != nil {
+			if err := pr.numberDir(ctx, c, cpath, seen); err != nil {
 				return err
 			}
 		} else {
@@ -221,6 +320,70 @@ func (p *Plan) numberDir(d *node, path string, seen map[*Inode]*node) error {
 		d.ents = append(d.ents, dirent{name: e.Name, ino: c.ino, ftype: fileType(e.Inode.Kind)})
 	}
 	return nil
+}
+
+// path returns the path of inode ino in the file system (the first name
+// of a hard-linked inode), found by searching the directories: it is
+// only needed for error messages, so no path is kept per inode.
+func (pr *prepared) path(ino uint32) string {
+	if ino == rootIno {
+		return "/"
+	}
+	if ino == journalIno {
+		return "the journal"
+	}
+	// Directories know their parent; other inodes are found in the
+	// entries of the directories.
+	var dir *node
+	var name string
+	n := pr.nodes[ino]
+	if n != nil && n.isDir {
+		dir = pr.nodes[n.parent]
+	}
+	for _, d := range pr.nodes {
+		if d == nil || !d.isDir || (dir != nil && d != dir) {
+			continue
+		}
+		d.eachEntry(func(e *dirent) bool {
+			if e.ino == ino {
+				name = e.name
+				dir = d
+				return false
+			}
+			return true
+		})
+		if name != "" {
+			break
+		}
+	}
+	if name == "" || dir == nil {
+		return fmt.Sprintf("inode %d", ino)
+	}
+	if dir.ino == rootIno {
+		return "/" + name
+	}
+	return pr.path(dir.ino) + "/" + name
+}
+
+// eachEntry calls f for every entry of directory d (in no particular
+// order) until f returns false.
+func (d *node) eachEntry(f func(*dirent) bool) {
+	ents := d.ents
+	if ents != nil {
+		for i := range ents {
+			if !f(&ents[i]) {
+				return
+			}
+		}
+		return
+	}
+	for _, l := range d.dir.leaves {
+		for i := range l {
+			if !f(&l[i]) {
+				return
+			}
+		}
+	}
 }
 
 func checkName(name string) error {
@@ -259,8 +422,8 @@ func fileType(k Kind) uint8 {
 // 4096-byte blocks (2^32 - 1 blocks).
 const maxFileSize = (1<<32 - 1) * BlockSize
 
-// prepare validates one inode's metadata and encodes its xattrs.
-func (p *Plan) prepare(n *node, path string) error {
+// check validates one inode's metadata and encodes its xattrs.
+func (pr *prepared) check(n *node, path string) error {
 	in := n.in
 	if path == "" {
 		path = "/"
@@ -272,6 +435,15 @@ func (p *Plan) prepare(n *node, path string) error {
 	case Regular:
 		if in.Size < 0 || in.Size > maxFileSize {
 			return fmt.Errorf("%s: size %d out of range (at most %d)", path, in.Size, int64(maxFileSize))
+		}
+		if in.Data != nil && in.Size > 0 {
+			runs, err := in.Data.Runs(in.Size)
+			if err != nil {
+				return fmt.Errorf("%s: data runs: %w", path, err)
+			}
+			if n.runs, err = checkRuns(runs, in.Size); err != nil {
+				return fmt.Errorf("%s: %w", path, err)
+			}
 		}
 	case Symlink:
 		if len(in.Target) == 0 || len(in.Target) >= BlockSize {
@@ -303,25 +475,108 @@ func (p *Plan) prepare(n *node, path string) error {
 	return nil
 }
 
-// allocator hands out blocks in increasing order, skipping the backup
-// superblocks and descriptor tables.
+// shape decides the size-independent shape of n's blocks: how many data
+// blocks it has and how its directory blocks are filled.
+func (pr *prepared) shape(n *node) error {
+	in := n.in
+	switch in.Kind {
+	case Dir:
+		minBlocks := 1
+		if n.lostFound {
+			minBlocks = 4 // 16 KiB, as mke2fs makes it
+		}
+		s, err := shapeDir(n.ents, pr.seed, minBlocks, n.lostFound)
+		if err != nil {
+			return fmt.Errorf("%s: %w", pr.path(n.ino), err)
+		}
+		n.dir = s
+		n.ents = nil // the leaves hold the entries now
+		n.nblk = uint64(s.blocks)
+		n.size = n.nblk * BlockSize
+	case Regular:
+		n.size = uint64(in.Size)
+		for _, r := range n.logical(nil) {
+			n.nblk += r.count
+		}
+	case Symlink:
+		n.size = uint64(len(in.Target))
+		if len(in.Target) < 60 {
+			n.fast = true
+		} else {
+			n.nblk = 1
+		}
+	}
+	if n.nblk > 0 {
+		lg := n.logical(nil)
+		n.minTree = uint64(treeBlocks(countExtents(lg, []blockRange{{0, n.nblk}})))
+	}
+	return nil
+}
+
+// logical appends to buf the logical block ranges of n's data.
+func (n *node) logical(buf []blockRange) []blockRange {
+	buf = buf[:0]
+	switch {
+	case n.in.Kind == Regular:
+		for _, r := range n.runs {
+			first := uint64(r.Offset) / BlockSize
+			last := uint64(r.Offset+r.Length-1) / BlockSize
+			if k := len(buf); k > 0 && buf[k-1].start+buf[k-1].count >= first {
+				buf[k-1].count = max(buf[k-1].start+buf[k-1].count, last+1) - buf[k-1].start
+			} else {
+				buf = append(buf, blockRange{first, last - first + 1})
+			}
+		}
+	case n.nblk > 0:
+		buf = append(buf, blockRange{0, n.nblk})
+	}
+	return buf
+}
+
+// checkRuns checks runs and drops the empty ones.
+func checkRuns(runs []Run, size int64) ([]Run, error) {
+	var out []Run
+	var prevEnd int64
+	for i, r := range runs {
+		if r.Offset < prevEnd || r.Length < 0 || (i > 0 && r.Offset < runs[i-1].Offset) {
+			return nil, fmt.Errorf("data runs not sorted or overlapping at %d+%d", r.Offset, r.Length)
+		}
+		if r.Offset+r.Length > size {
+			return nil, fmt.Errorf("data run %d+%d beyond the size %d", r.Offset, r.Length, size)
+		}
+		prevEnd = r.Offset + r.Length
+		if r.Length == 0 {
+			continue
+		}
+		out = append(out, r)
+	}
+	if len(out) == len(runs) {
+		return runs, nil
+	}
+	return out, nil
+}
+
+// allocator hands out blocks in increasing order, skipping the blocks
+// reserved at the start of groups (backup superblocks and descriptor
+// tables).
 type allocator struct {
 	geo   *geometry
 	next  uint64
 	holes []blockRange // blocks skipped by contig, left free
+	buf   []blockRange // alloc's result, reused
 }
 
 func (a *allocator) skipReserved() {
 	g := uint32(a.next / blocksPerGroup)
-	if s := groupStart(g) + a.geo.superBlocks(g); a.next < s {
+	if s := groupStart(g) + a.geo.reserved(g); a.next < s {
 		a.next = s
 	}
 }
 
 // alloc returns n blocks as ranges, as contiguous as the reserved areas
-// allow.
+// allow. The result is valid until the next call.
 func (a *allocator) alloc(n uint64) []blockRange {
-	var out []blockRange
+	out := a.buf[:0]
 	for n > 0 {
 		a.skipReserved()
 		g := uint32(a.next / blocksPerGroup)
@@ -334,6 +589,7 @@ func (a *allocator) alloc(n uint64) []blockRange {
 		a.next += take
 		n -= take
 	}
+	a.buf = out
 	return out
 }
 
@@ -351,9 +607,10 @@ func (a *allocator) contig(n uint64) uint64 {
 	return s
 }
 
-func (a *allocator) list(n int) []uint64 {
-	var out []uint64
-	for _, r := range a.alloc(uint64(n)) {
+// list returns n blocks one by one.
+func (a *allocator) list(n uint64) []uint64 {
+	out := make([]uint64, 0, n)
+	for _, r := range a.alloc(n) {
 		for i := range r.count {
 			out = append(out, r.start+i)
 		}
@@ -362,9 +619,14 @@ func (a *allocator) list(n int) []uint64 {
 }
 
 // allocate places the metadata, the journal and every inode's blocks.
-func (p *Plan) allocate() error {
+// Without p.start it only measures: p.end and p.holes come out right,
+// nothing is recorded per inode.
+func (p *Plan) allocate(ctx context.Context) error {
 	g := &p.geo
 	a := &allocator{geo: g, next: 1 + uint64(g.gdtBlocks)}
+	p.blockBitmap = make([]uint64, 0, g.groups)
+	p.inodeBitmap = make([]uint64, 0, g.groups)
+	p.inodeTable = make([]uint64, 0, g.groups)
 	for range g.groups {
 		p.blockBitmap = append(p.blockBitmap, a.contig(1))
 	}
@@ -376,121 +638,57 @@ func (p *Plan) allocate() error {
 	}
 	if j := journalBlocks(g.blocks); j > 0 && !p.opts.NoJournal {
 		t := p.opts.Time
-		jn := &node{ino: journalIno, links: 1, size: j * BlockSize, nblk: j,
-			in: &Inode{Kind: Regular, Perm: 0o600, Atime: t, Mtime: t, Ctime: t, Crtime: t}}
-		jn.exts = mapExtents([]blockRange{{0, j}}, a.alloc(j))
-		jn.tree = a.list(treeBlocks(len(jn.exts)))
-		p.journal = jn
+		p.journal = &node{ino: journalIno, links: 1, size: j * BlockSize, nblk: j,
+			runs: []Run{{Offset: 0, Length: int64(j) * BlockSize}},
+			in:   &Inode{Kind: Regular, Perm: 0o600, Atime: t, Mtime: t, Ctime: t, Crtime: t}}
+		p.allocNode(a, p.journal, nil)
 	}
-	shared := map[string]*xblock{}
+	var lbuf []blockRange
 	for i, n := range p.nodes {
 		if n == nil {
 			continue
 		}
 		if i%4096 == 0 {
-			if err := p.ctx.Err(); err != nil {
+			if err := ctx.Err(); err != nil {
 				return err
 			}
 		}
-		if err := p.allocNode(a, n); err != nil {
-			return err
-		}
-		if n.xblk != nil {
-			key := xblockKey(n.xblk.data)
-			if x := shared[key]; x != nil && x.refs < xattrRefMax {
-				n.xblk = x
-			} else {
-				n.xblk.blk = a.list(1)[0]
-				shared[key] = n.xblk
-				p.xblocks = append(p.xblocks, n.xblk)
-			}
-			n.xblk.refs++
-		}
+		lbuf = p.allocNode(a, n, lbuf)
 	}
 	p.end = a.next
 	p.holes = a.holes
-	if p.end > g.blocks {
-		return fmt.Errorf("%w: the tree needs %d blocks of 4096 bytes, the file system of %d bytes has %d", ErrNoSpace, p.end, p.opts.Size, g.blocks)
-	}
 	return nil
 }
 
-// allocNode places the data, directory or symlink blocks of n and its
-// extent tree.
-func (p *Plan) allocNode(a *allocator, n *node) error {
-	in := n.in
-	var logical []blockRange
-	switch in.Kind {
-	case Dir:
-		minBlocks := 1
-		if n.lostFound {
-			minBlocks = 4 // 16 KiB, as mke2fs makes it
-		}
-		s, err := shapeDir(n.ents, p.seed, minBlocks, n.lostFound)
-		if err != nil {
-			return fmt.Errorf("directory inode %d: %w", n.ino, err)
-		}
-		n.dir = s
-		n.nblk = uint64(s.blocks)
-		n.size = n.nblk * BlockSize
-		logical = []blockRange{{0, n.nblk}}
-	case Regular:
-		n.size = uint64(in.Size)
-		if in.Data != nil && in.Size > 0 {
-			runs, err := in.Data.Runs(in.Size)
-			if err != nil {
-				return fmt.Errorf("inode %d: data runs: %w", n.ino, err)
-			}
-			n.runs, logical, err = runBlocks(runs, in.Size)
-			if err != nil {
-				return fmt.Errorf("inode %d: %w", n.ino, err)
-			}
-		}
-	case Symlink:
-		n.size = uint64(len(in.Target))
-		if len(in.Target) < 60 {
-			n.fast = true
-		} else {
-			logical = []blockRange{{0, 1}}
-		}
-	}
-	n.nblk = 0
-	for _, r := range logical {
-		n.nblk += r.count
+// allocNode allocates n's data blocks, its extent tree and its xattr
+// block. lbuf is scratch space, returned for reuse.
+func (p *Plan) allocNode(a *allocator, n *node, lbuf []blockRange) []blockRange {
+	if p.start != nil {
+		p.start[n.ino] = a.next
 	}
 	if n.nblk > 0 {
-		n.exts = mapExtents(logical, a.alloc(n.nblk))
-		n.tree = a.list(treeBlocks(len(n.exts)))
+		phys := a.alloc(n.nblk)
+		lbuf = n.logical(lbuf)
+		a.alloc(uint64(treeBlocks(countExtents(lbuf, phys))))
 	}
-	return nil
+	if n.xown {
+		b := a.alloc(1)[0].start
+		if p.xblk != nil {
+			p.xblk[n.xblk.idx] = b
+		}
+	}
+	return lbuf
 }
 
-// runBlocks checks runs and turns them into the logical block ranges
-// they touch.
-func runBlocks(runs []Run, size int64) ([]Run, []blockRange, error) {
-	var out []Run
-	var blocks []blockRange
-	var prevEnd int64
-	for i, r := range runs {
-		if r.Offset < prevEnd || r.Length < 0 || (i > 0 && r.Offset < runs[i-1].Offset) {
-			return nil, nil, fmt.Errorf("data runs not sorted or overlapping at %d+%d", r.Offset, r.Length)
-		}
-		if r.Offset+r.Length > size {
-			return nil, nil, fmt.Errorf("data run %d+%d beyond the size %d", r.Offset, r.Length, size)
-		}
-		prevEnd = r.Offset + r.Length
-		if r.Length == 0 {
-			continue
-		}
-		out = append(out, r)
-		first := uint64(r.Offset) / BlockSize
-		last := uint64(r.Offset+r.Length-1) / BlockSize
-		if k := len(blocks); k > 0 && blocks[k-1].start+blocks[k-1].count >= first {
-			end := max(blocks[k-1].start+blocks[k-1].count, last+1)
-			blocks[k-1].count = end - blocks[k-1].start
-		} else {
-			blocks = append(blocks, blockRange{first, last - first + 1})
-		}
+// place replays the allocation of n's blocks: its extents and the
+// blocks of its extent tree.
+func (p *Plan) place(n *node) (exts []extent, tree []uint64) {
+	if n.nblk == 0 {
+		return nil, nil
 	}
-	return out, blocks, nil
+	a := &allocator{geo: &p.geo, next: p.start[n.ino]}
+	phys := a.alloc(n.nblk)
+	exts = mapExtents(n.logical(nil), phys)
+	tree = a.list(uint64(treeBlocks(len(exts))))
+	return exts, tree
 }

@@ -42,6 +42,24 @@ func writeImage(t testing.TB, root *Inode, opts Options) string {
 	return path
 }
 
+// writePlanImage writes p into a new sparse file of its size.
+func writePlanImage(t testing.TB, p *Plan) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "fs.img")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Truncate(p.size); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Write(context.Background(), f, 0); err != nil {
+		t.Fatalf("Write: %v", err)
+	}
+	return path
+}
+
 // e2fsck's normal output; any other line reports a problem.
 var fsckOK = regexp.MustCompile(`^(e2fsck [0-9.]+ \(.*\)|Pass [1-5]: .*|.*: \d+/\d+ files \(.*\), \d+/\d+ blocks|)$`)
 

@@ -82,6 +82,7 @@ func (p *Plan) copyJobs(ctx context.Context, jobs chan<- copyJob) {
 			continue
 		}
 		name := fmt.Sprintf("inode %d", n.ino)
+		exts, _ := p.place(n)
 		var pend copyJob
 		flush := func() bool {
 			if pend.n == 0 {
@@ -100,10 +101,10 @@ func (p *Plan) copyJobs(ctx context.Context, jobs chan<- copyJob) {
 			pos, end := r.Offset, r.Offset+r.Length
 			for pos < end {
 				lb := uint64(pos / BlockSize)
-				for uint64(n.exts[ei].logical)+uint64(n.exts[ei].length) <= lb {
+				for uint64(exts[ei].logical)+uint64(exts[ei].length) <= lb {
 					ei++
 				}
-				e := n.exts[ei]
+				e := exts[ei]
 				extEnd := int64(uint64(e.logical)+uint64(e.length)) * BlockSize
 				cnt := min(end, extEnd) - pos
 				dst := int64(e.physical+lb-uint64(e.logical))*BlockSize + pos%BlockSize
@@ -151,29 +152,30 @@ func (m *metaWriter) at(pos int64, b []byte) error {
 	return nil
 }
 
-// physical returns the physical block of logical block lb of n.
-func (n *node) physical(lb uint64) uint64 {
-	for _, e := range n.exts {
+// physical returns the physical block of logical block lb in exts.
+func physical(exts []extent, lb uint64) uint64 {
+	for _, e := range exts {
 		if lb >= uint64(e.logical) && lb < uint64(e.logical)+uint64(e.length) {
 			return e.physical + lb - uint64(e.logical)
 		}
 	}
-	panic(fmt.Sprintf("inode %d: logical block %d not mapped", n.ino, lb))
+	panic(fmt.Sprintf("logical block %d not mapped", lb))
 }
 
 func (p *Plan) writeMeta(m *metaWriter) error {
 	var jnlBlocks [17]uint32
 	if j := p.journal; j != nil {
-		iblock, err := p.writeBlocks(m, j)
+		iblock, _, err := p.writeBlocks(m, j)
 		if err != nil {
 			return err
 		}
+		exts, _ := p.place(j)
 		for i := range 15 {
 			jnlBlocks[i] = binary.LittleEndian.Uint32(iblock[4*i:])
 		}
 		jnlBlocks[15] = uint32(j.size >> 32)
 		jnlBlocks[16] = uint32(j.size)
-		if err := m.block(j.physical(0), journalSuper(j.nblk, p.opts.UUID)); err != nil {
+		if err := m.block(physical(exts, 0), journalSuper(j.nblk, p.opts.UUID)); err != nil {
 			return err
 		}
 	}
@@ -183,8 +185,8 @@ func (p *Plan) writeMeta(m *metaWriter) error {
 	for _, x := range p.xblocks {
 		b := make([]byte, BlockSize)
 		copy(b, x.data)
-		xblockFinish(b, x.refs, x.blk, p.fsSeed)
-		if err := m.block(x.blk, b); err != nil {
+		xblockFinish(b, x.refs, p.xblk[x.idx], p.fsSeed)
+		if err := m.block(p.xblk[x.idx], b); err != nil {
 			return err
 		}
 	}
@@ -192,26 +194,27 @@ func (p *Plan) writeMeta(m *metaWriter) error {
 }
 
 // writeBlocks writes the directory or symlink blocks and the extent tree
-// blocks of n and returns its i_block.
-func (p *Plan) writeBlocks(m *metaWriter, n *node) ([60]byte, error) {
+// blocks of n and returns its i_block and the number of tree blocks.
+func (p *Plan) writeBlocks(m *metaWriter, n *node) ([60]byte, int, error) {
 	var iblock [60]byte
 	in := n.in
 	seed := inodeSeed(p.fsSeed, n.ino)
+	exts, tree := p.place(n)
 	switch {
 	case in.Kind == Dir:
 		for i, b := range encodeDir(&n.dir, n.ino, n.parent, seed) {
-			if err := m.block(n.physical(uint64(i)), b); err != nil {
-				return iblock, err
+			if err := m.block(physical(exts, uint64(i)), b); err != nil {
+				return iblock, 0, err
 			}
 		}
 	case in.Kind == Symlink && n.fast:
 		copy(iblock[:], in.Target)
-		return iblock, nil
+		return iblock, 0, nil
 	case in.Kind == Symlink:
 		b := make([]byte, BlockSize)
 		copy(b, in.Target)
-		if err := m.block(n.physical(0), b); err != nil {
-			return iblock, err
+		if err := m.block(physical(exts, 0), b); err != nil {
+			return iblock, 0, err
 		}
 	case in.Kind == CharDev || in.Kind == BlockDev:
 		if in.Major < 256 && in.Minor < 256 {
@@ -219,17 +222,17 @@ func (p *Plan) writeBlocks(m *metaWriter, n *node) ([60]byte, error) {
 		} else {
 			binary.LittleEndian.PutUint32(iblock[4:], in.Minor&0xff|in.Major<<8|(in.Minor&^0xff)<<12)
 		}
-		return iblock, nil
+		return iblock, 0, nil
 	case in.Kind == FIFO || in.Kind == Socket:
-		return iblock, nil
+		return iblock, 0, nil
 	}
-	iblock, blocks := encodeTree(n.exts, n.tree, seed)
+	iblock, blocks := encodeTree(exts, tree, seed)
 	for i, b := range blocks {
-		if err := m.block(n.tree[i], b); err != nil {
-			return iblock, err
+		if err := m.block(tree[i], b); err != nil {
+			return iblock, 0, err
 		}
 	}
-	return iblock, nil
+	return iblock, len(tree), nil
 }
 
 var kindMode = map[Kind]uint16{
@@ -238,7 +241,7 @@ var kindMode = map[Kind]uint16{
 }
 
 // rawInode builds the on-disk inode of n.
-func (p *Plan) rawInode(n *node, iblock [60]byte) rawInode {
+func (p *Plan) rawInode(n *node, iblock [60]byte, treeBlocks int) rawInode {
 	in := n.in
 	r := rawInode{
 		mode: kindMode[in.Kind] | in.Perm,
@@ -252,10 +255,10 @@ func (p *Plan) rawInode(n *node, iblock [60]byte) rawInode {
 	if n.isDir && n.links > maxLinks {
 		r.links = 1 // dir_nlink
 	}
-	blocks := n.nblk + uint64(len(n.tree))
+	blocks := n.nblk + uint64(treeBlocks)
 	if n.xblk != nil {
 		blocks++
-		r.fileACL = n.xblk.blk
+		r.fileACL = p.xblk[n.xblk.idx]
 	}
 	r.blocks512 = blocks * (BlockSize / 512)
 	switch {
@@ -308,13 +311,16 @@ func (p *Plan) writeInodes(m *metaWriter) error {
 			continue
 		}
 		var iblock [60]byte
+		var nt int
 		var err error
 		if n == p.journal {
-			iblock, _ = encodeTree(n.exts, n.tree, inodeSeed(p.fsSeed, n.ino))
-		} else if iblock, err = p.writeBlocks(m, n); err != nil {
+			exts, tree := p.place(n)
+			iblock, _ = encodeTree(exts, tree, inodeSeed(p.fsSeed, n.ino))
+			nt = len(tree)
+		} else if iblock, nt, err = p.writeBlocks(m, n); err != nil {
 			return err
 		}
-		r := p.rawInode(n, iblock)
+		r := p.rawInode(n, iblock, nt)
 		r.encode(b, ino, p.fsSeed)
 	}
 	return flush()
