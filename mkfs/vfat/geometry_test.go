@@ -1,0 +1,166 @@
+package vfat
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"testing"
+
+	"github.com/hermetic-repart/hermetic-repart/internal/oracle"
+)
+
+const (
+	kib = 1 << 10
+	mib = 1 << 20
+)
+
+// mkfsImage runs mkfs.fat with fixed volume ID, label and time on a new
+// sparse file of size bytes and returns its path.
+func mkfsImage(t testing.TB, size int64, sectorSize int, typ Type, label string) string {
+	t.Helper()
+	bin := oracle.Require(t, "mkfs.fat")
+	img := newImage(t, size)
+	args := []string{"--invariant", "-i", fmt.Sprintf("%08x", testVolumeID), "-F", fmt.Sprint(uint8(typ)), "-S", fmt.Sprint(sectorSize)}
+	if label != "" {
+		args = append(args, "-n", label)
+	}
+	out, errOut, err := oracle.Run(t, bin, append(args, img)...)
+	if err != nil {
+		t.Fatalf("mkfs.fat %v: %v\n%s%s", args, err, out, errOut)
+	}
+	return img
+}
+
+// bpbClusters is the cluster count a boot sector describes.
+func bpbClusters(b []byte) uint32 {
+	le := binary.LittleEndian
+	S := uint32(le.Uint16(b[11:]))
+	spc := uint32(b[13])
+	total := uint32(le.Uint16(b[19:]))
+	if total == 0 {
+		total = le.Uint32(b[32:])
+	}
+	fatLen := uint32(le.Uint16(b[22:]))
+	if fatLen == 0 {
+		fatLen = le.Uint32(b[36:])
+	}
+	rootSecs := (uint32(le.Uint16(b[17:]))*32 + S - 1) / S
+	data := uint32(le.Uint16(b[14:])) + uint32(b[16])*fatLen + rootSecs
+	return (total - data) / spc
+}
+
+// geometryCases are sizes around every boundary of mkfs.fat's geometry:
+// track rounding, alignment, the FAT32 minimum, cluster-size and
+// sectors-per-track switches, and sizes that are not sector multiples.
+var geometryCases = []struct {
+	size       int64
+	sectorSize int
+	want       Type
+}{
+	{360 * kib, 512, FAT12}, // floppy parameters
+	{1440 * kib, 512, FAT12},
+	{2880 * kib, 512, FAT12},
+	{1 * mib, 512, FAT12},
+	{2*mib + 512, 512, FAT12},
+	{4 * mib, 512, FAT12}, // 8192 sectors: not aligned
+	{4*mib + 4*kib, 512, FAT12},
+	{8 * mib, 512, FAT12}, // FAT16 would have fewer than 4087 clusters
+	{9 * mib, 512, FAT16},
+	{16*mib + 1000, 512, FAT16},
+	{32 * mib, 512, FAT16},
+	{33 * mib, 512, FAT32},
+	{64 * mib, 512, FAT32},
+	{100*mib + 512, 512, FAT32},
+	{256 * mib, 512, FAT32}, // 524288 sectors: 32 sectors per track
+	{256*mib + 4*kib, 512, FAT32},
+	{260 * mib, 512, FAT32}, // 512-byte clusters
+	{260*mib + 4*kib, 512, FAT32},
+	{300 * mib, 512, FAT32},
+	{512 * mib, 512, FAT32},
+	{1024*mib + 3*kib, 512, FAT32},
+	{2048 * mib, 512, FAT32},
+
+	{1 * mib, 4096, FAT12},
+	{1440 * kib, 4096, FAT12},
+	{16 * mib, 4096, FAT12},
+	{32 * mib, 4096, FAT12}, // 8192 sectors
+	{32*mib + 4*kib, 4096, FAT12},
+	{64 * mib, 4096, FAT16},
+	{100 * mib, 4096, FAT16},
+	{256 * mib, 4096, FAT16},
+	{260 * mib, 4096, FAT32},
+	{300*mib + 1000, 4096, FAT32},
+	{512 * mib, 4096, FAT32},
+	{1024 * mib, 4096, FAT32},
+	{2048 * mib, 4096, FAT32}, // 524288 sectors
+	{2048*mib + 4*kib, 4096, FAT32},
+	{2080 * mib, 4096, FAT32}, // 4 KiB clusters
+	{2080*mib + 4*kib, 4096, FAT32},
+}
+
+// TestGeometryMatchesMkfs lays out an empty tree and compares the whole
+// image with what mkfs.fat writes for the same size, sector size, FAT
+// type, volume ID, label and label time: boot sector and its backup,
+// FSInfo and its backup, both FATs and the root directory.
+func TestGeometryMatchesMkfs(t *testing.T) {
+	for _, c := range geometryCases {
+		t.Run(fmt.Sprintf("%d-%d", c.size, c.sectorSize), func(t *testing.T) {
+			opts := testOptions(c.size, c.sectorSize)
+			opts.Time = mkfsInvariantTime
+			ours, p := writeImage(t, &Inode{Kind: Dir}, opts)
+			if got := p.Stats().Type; got != c.want {
+				t.Fatalf("type %v, want %v", got, c.want)
+			}
+			ref := mkfsImage(t, c.size, c.sectorSize, c.want, opts.Label)
+			g := p.geo
+			// Everything mkfs.fat writes lies before the end of the root
+			// directory (the first cluster on FAT32).
+			n := int64(g.dataStart()) * int64(g.sectorSize)
+			if g.typ == FAT32 {
+				n += g.clusterBytes()
+			}
+			n4k := (n + 4095) &^ 4095 // holes are found in 4 KiB blocks
+			if e := dataEnd(t, ref); e > n4k {
+				t.Fatalf("mkfs.fat wrote up to %d, beyond %d", e, n)
+			}
+			if e := dataEnd(t, ours); e > n4k {
+				t.Fatalf("we wrote up to %d, beyond %d", e, n)
+			}
+			a, b := readRange(t, ours, 0, n), readRange(t, ref, 0, n)
+			if !bytes.Equal(a, b) {
+				for i := range a {
+					if a[i] != b[i] {
+						t.Fatalf("first difference at byte %d (sector %d, +%d): ours %#02x, mkfs.fat %#02x\nours %x\nmkfs %x",
+							i, i/int(g.sectorSize), i%int(g.sectorSize), a[i], b[i], a[i&^63:min(len(a), i&^63+64)], b[i&^63:min(len(b), i&^63+64)])
+					}
+				}
+			}
+			fsckClean(t, ours)
+		})
+	}
+}
+
+// TestFAT32Minimum checks MinFAT32Size against mkfs.fat -F 32 itself: at
+// that size mkfs.fat makes at least 65525 clusters, 4 KiB less it makes
+// fewer (and warns).
+func TestFAT32Minimum(t *testing.T) {
+	for _, S := range []int{512, 4096} {
+		m := MinFAT32Size(S)
+		t.Logf("%d-byte sectors: FAT32 from %d bytes", S, m)
+		for _, size := range []int64{m - 4096, m} {
+			ref := mkfsImage(t, size, S, FAT32, "")
+			n := bpbClusters(readRange(t, ref, 0, 512))
+			if (n >= minClusters32) != (size == m) {
+				t.Errorf("%d-byte sectors, %d bytes: mkfs.fat -F 32 makes %d clusters", S, size, n)
+			}
+			opts := testOptions(size, S)
+			p, err := Layout(t.Context(), &Inode{Kind: Dir}, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (p.Stats().Type == FAT32) != (size == m) || (len(p.Warnings()) == 0) != (size == m) {
+				t.Errorf("%d-byte sectors, %d bytes: %v, warnings %q", S, size, p.Stats().Type, p.Warnings())
+			}
+		}
+	}
+}
