@@ -60,7 +60,8 @@ func cdiv(a, b uint32) uint32 { return (a + b - 1) / b }
 // device: no disk geometry, no partition offset, so hidden sectors are 0
 // and no MBR is faked), or ok false where mkfs.fat would refuse
 // ("Attempting to create a too small or a too large filesystem", "Too few
-// blocks for viable filesystem"). Like `mkfs.fat -F 32`, it returns a
+// blocks for viable filesystem"), and except that floppy parameters apply
+// only to 512-byte sectors (see below). Like `mkfs.fat -F 32`, it returns a
 // FAT32 with fewer than 65525 clusters if that is all that fits: the
 // caller decides what is valid. noFloppy ignores the special parameters
 // mkfs.fat uses for the five floppy sizes (for MinSize's search).
@@ -112,9 +113,13 @@ func mkfsGeometry(size int64, sectorSize uint32, bits Type, noFloppy bool) (g ge
 
 	clus := int64(4) // FAT12/16 start here and double until the count fits
 	rootEnts := int64(512)
-	if !noFloppy {
+	if !noFloppy && sectorSize == 512 {
 		// A file is not a fixed disk, so mkfs.fat applies floppy
 		// parameters when the size (in KiB, rounded down) is one of these.
+		// Not with larger sectors, where mkfs.fat's 112 or 224 root
+		// entries are not a whole number of sectors: Linux refuses such a
+		// volume ("bogus number of directory entries") and mtools
+		// misreads it.
 		switch size / 1024 {
 		case 360:
 			g.spt, g.heads, g.media, clus, rootEnts = 9, 2, 0xfd, 2, 112
@@ -232,11 +237,30 @@ func mkfsGeometry(size int64, sectorSize uint32, bits Type, noFloppy bool) (g ge
 // with mkfs.fat's -F 32 geometry when that gives at least 65525 clusters,
 // else FAT16 as -F 16 would make it, else FAT12 as -F 12 would.
 func chooseGeometry(size int64, sectorSize uint32, noFloppy bool) (geometry, bool) {
-	if g, ok := mkfsGeometry(size, sectorSize, FAT32, noFloppy); ok && g.clusters >= minClusters32 {
-		return g, true
+	for _, t := range []Type{FAT32, FAT16, FAT12} {
+		if g, ok := mkfsGeometry(size, sectorSize, t, noFloppy); ok && g.valid() {
+			return g, true
+		}
 	}
-	if g, ok := mkfsGeometry(size, sectorSize, FAT16, noFloppy); ok {
-		return g, true
+	return geometry{}, false
+}
+
+// valid checks what readers require of a volume (fatgen103, Linux's
+// fat_fill_super, EDK2's FatPkg): a cluster count in the range of the
+// FAT type, a FAT long enough for it, and a root directory of whole
+// sectors.
+func (g *geometry) valid() bool {
+	var lo, hi uint32
+	switch g.typ {
+	case FAT12:
+		lo, hi = 1, maxClusters12
+	case FAT16:
+		lo, hi = minClusters16, maxClusters16
+	case FAT32:
+		lo, hi = minClusters32, maxClusters32
 	}
-	return mkfsGeometry(size, sectorSize, FAT12, noFloppy)
+	return lo <= g.clusters && g.clusters <= hi &&
+		uint64(g.fatLen)*uint64(g.sectorSize)*8/uint64(g.typ) >= uint64(g.clusters)+2 &&
+		g.rootEnts*32%g.sectorSize == 0 &&
+		g.dataStart()+g.clusters*g.secPerClus <= g.sectors
 }

@@ -16,7 +16,7 @@ const (
 
 // mkfsImage runs mkfs.fat with fixed volume ID, label and time on a new
 // sparse file of size bytes and returns its path.
-func mkfsImage(t testing.TB, size int64, sectorSize int, typ Type, label string) string {
+func mkfsImage(t testing.TB, size int64, sectorSize int, typ Type, label string, extra ...string) string {
 	t.Helper()
 	bin := oracle.Require(t, "mkfs.fat")
 	img := newImage(t, size)
@@ -24,6 +24,7 @@ func mkfsImage(t testing.TB, size int64, sectorSize int, typ Type, label string)
 	if label != "" {
 		args = append(args, "-n", label)
 	}
+	args = append(args, extra...)
 	out, errOut, err := oracle.Run(t, bin, append(args, img)...)
 	if err != nil {
 		t.Fatalf("mkfs.fat %v: %v\n%s%s", args, err, out, errOut)
@@ -56,46 +57,50 @@ var geometryCases = []struct {
 	size       int64
 	sectorSize int
 	want       Type
+	mkfsArgs   []string // beyond -F, -S, -i, -n
 }{
-	{360 * kib, 512, FAT12}, // floppy parameters
-	{1440 * kib, 512, FAT12},
-	{2880 * kib, 512, FAT12},
-	{1 * mib, 512, FAT12},
-	{2*mib + 512, 512, FAT12},
-	{4 * mib, 512, FAT12}, // 8192 sectors: not aligned
-	{4*mib + 4*kib, 512, FAT12},
-	{8 * mib, 512, FAT12}, // FAT16 would have fewer than 4087 clusters
-	{9 * mib, 512, FAT16},
-	{16*mib + 1000, 512, FAT16},
-	{32 * mib, 512, FAT16},
-	{33 * mib, 512, FAT32},
-	{64 * mib, 512, FAT32},
-	{100*mib + 512, 512, FAT32},
-	{256 * mib, 512, FAT32}, // 524288 sectors: 32 sectors per track
-	{256*mib + 4*kib, 512, FAT32},
-	{260 * mib, 512, FAT32}, // 512-byte clusters
-	{260*mib + 4*kib, 512, FAT32},
-	{300 * mib, 512, FAT32},
-	{512 * mib, 512, FAT32},
-	{1024*mib + 3*kib, 512, FAT32},
-	{2048 * mib, 512, FAT32},
+	{360 * kib, 512, FAT12, nil}, // floppy parameters
+	{1440 * kib, 512, FAT12, nil},
+	{2880 * kib, 512, FAT12, nil},
+	{1 * mib, 512, FAT12, nil},
+	{2*mib + 512, 512, FAT12, nil},
+	{4 * mib, 512, FAT12, nil}, // 8192 sectors: not aligned
+	{4*mib + 4*kib, 512, FAT12, nil},
+	{8 * mib, 512, FAT12, nil}, // FAT16 would have fewer than 4087 clusters
+	{9 * mib, 512, FAT16, nil},
+	{16*mib + 1000, 512, FAT16, nil},
+	{32 * mib, 512, FAT16, nil},
+	{33 * mib, 512, FAT32, nil},
+	{64 * mib, 512, FAT32, nil},
+	{100*mib + 512, 512, FAT32, nil},
+	{256 * mib, 512, FAT32, nil}, // 524288 sectors: 32 sectors per track
+	{256*mib + 4*kib, 512, FAT32, nil},
+	{260 * mib, 512, FAT32, nil}, // 512-byte clusters
+	{260*mib + 4*kib, 512, FAT32, nil},
+	{300 * mib, 512, FAT32, nil},
+	{512 * mib, 512, FAT32, nil},
+	{1024*mib + 3*kib, 512, FAT32, nil},
+	{2048 * mib, 512, FAT32, nil},
 
-	{1 * mib, 4096, FAT12},
-	{1440 * kib, 4096, FAT12},
-	{16 * mib, 4096, FAT12},
-	{32 * mib, 4096, FAT12}, // 8192 sectors
-	{32*mib + 4*kib, 4096, FAT12},
-	{64 * mib, 4096, FAT16},
-	{100 * mib, 4096, FAT16},
-	{256 * mib, 4096, FAT16},
-	{260 * mib, 4096, FAT32},
-	{300*mib + 1000, 4096, FAT32},
-	{512 * mib, 4096, FAT32},
-	{1024 * mib, 4096, FAT32},
-	{2048 * mib, 4096, FAT32}, // 524288 sectors
-	{2048*mib + 4*kib, 4096, FAT32},
-	{2080 * mib, 4096, FAT32}, // 4 KiB clusters
-	{2080*mib + 4*kib, 4096, FAT32},
+	{1 * mib, 4096, FAT12, nil},
+	// mkfs.fat's floppy parameters give 4 KiB-sector volumes Linux
+	// refuses; the writer uses the ordinary ones there.
+	{1440 * kib, 4096, FAT12, []string{"-r", "512", "-M", "0xf8", "-g", "2/16", "-s", "4"}},
+	{2880 * kib, 4096, FAT12, []string{"-r", "512", "-M", "0xf8", "-g", "2/16", "-s", "4"}},
+	{16 * mib, 4096, FAT12, nil},
+	{32 * mib, 4096, FAT12, nil}, // 8192 sectors
+	{32*mib + 4*kib, 4096, FAT12, nil},
+	{64 * mib, 4096, FAT16, nil},
+	{100 * mib, 4096, FAT16, nil},
+	{256 * mib, 4096, FAT16, nil},
+	{260 * mib, 4096, FAT32, nil},
+	{300*mib + 1000, 4096, FAT32, nil},
+	{512 * mib, 4096, FAT32, nil},
+	{1024 * mib, 4096, FAT32, nil},
+	{2048 * mib, 4096, FAT32, nil}, // 524288 sectors
+	{2048*mib + 4*kib, 4096, FAT32, nil},
+	{2080 * mib, 4096, FAT32, nil}, // 4 KiB clusters
+	{2080*mib + 4*kib, 4096, FAT32, nil},
 }
 
 // TestGeometryMatchesMkfs lays out an empty tree and compares the whole
@@ -111,7 +116,7 @@ func TestGeometryMatchesMkfs(t *testing.T) {
 			if got := p.Stats().Type; got != c.want {
 				t.Fatalf("type %v, want %v", got, c.want)
 			}
-			ref := mkfsImage(t, c.size, c.sectorSize, c.want, opts.Label)
+			ref := mkfsImage(t, c.size, c.sectorSize, c.want, opts.Label, c.mkfsArgs...)
 			g := p.geo
 			// Everything mkfs.fat writes lies before the end of the root
 			// directory (the first cluster on FAT32).
