@@ -257,7 +257,9 @@ func (g *geometry) valid() bool {
 	case FAT16:
 		lo, hi = minClusters16, maxClusters16
 	case FAT32:
-		lo, hi = minClusters32, maxClusters32
+		// Cluster numbers stop below 0x0FFFFFF7, the bad-cluster mark
+		// (mkfs.fat's own limit is one higher).
+		lo, hi = minClusters32, 0x0ffffff5
 	}
 	return lo <= g.clusters && g.clusters <= hi &&
 		uint64(g.fatLen)*uint64(g.sectorSize)*8/uint64(g.typ) >= uint64(g.clusters)+2 &&

@@ -183,3 +183,58 @@ func TestEncodeTime(t *testing.T) {
 		}
 	}
 }
+
+// FuzzNameDir checks the naming invariants for any pair of names: both
+// are named or one is refused; short names are distinct, upper case, of
+// allowed characters; a long name is kept exactly when the short name
+// (with its case flags) cannot say it all, and it is the name given.
+func FuzzNameDir(f *testing.F) {
+	f.Add("hello.txt", "Hello.TXT")
+	f.Add("LONGNA~1.TXT", "longnamefile.txt")
+	f.Add(".bashrc", "a.b.c")
+	f.Add("ünï", "日本語 🙂")
+	f.Fuzz(func(t *testing.T, a, b string) {
+		d := &dirNode{in: dir(Entry{a, file("")}, Entry{b, file("")}), path: "/"}
+		if err := nameDir(d); err != nil {
+			return
+		}
+		if foldKey(a) == foldKey(b) {
+			t.Fatalf("%q and %q named apart", a, b)
+		}
+		if d.ents[0].name.sfn == d.ents[1].name.sfn {
+			t.Fatalf("%q and %q share a short name", a, b)
+		}
+		for _, e := range d.ents {
+			n := e.name
+			for _, c := range n.sfn {
+				if c < 0x20 || c > 0x7e || 'a' <= c && c <= 'z' || strings.IndexByte(`"*+,./:;<=>?[\\]|`, c) >= 0 {
+					t.Fatalf("%q: short name %q holds %q", e.orig, n.sfn[:], c)
+				}
+			}
+			if n.sfn[0] == ' ' {
+				t.Fatalf("%q: short name %q starts with a space", e.orig, n.sfn[:])
+			}
+			if n.lfn != nil {
+				if string(utf16.Decode(n.lfn)) != e.orig {
+					t.Fatalf("%q: long name %q", e.orig, string(utf16.Decode(n.lfn)))
+				}
+				continue
+			}
+			base := strings.TrimRight(string(n.sfn[:8]), " ")
+			ext := strings.TrimRight(string(n.sfn[8:]), " ")
+			if n.lcase&caseLowerBase != 0 {
+				base = strings.ToLower(base)
+			}
+			if n.lcase&caseLowerExt != 0 {
+				ext = strings.ToLower(ext)
+			}
+			shown := base
+			if ext != "" {
+				shown += "." + ext
+			}
+			if shown != e.orig {
+				t.Fatalf("%q: stored as %q without a long name", e.orig, shown)
+			}
+		}
+	})
+}

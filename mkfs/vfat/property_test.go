@@ -298,3 +298,18 @@ func TestMinSizeMonotone(t *testing.T) {
 		}
 	}
 }
+
+// TestSharedInode: FAT has no hard links, so a regular *Inode under two
+// names becomes two independent copies.
+func TestSharedInode(t *testing.T) {
+	data := bytes.Repeat([]byte("ab"), 2500)
+	shared := &Inode{Kind: Regular, Size: int64(len(data)), Data: Bytes(data), Mtime: testTime}
+	sub := dir(Entry{"two", shared})
+	sub.Mtime = testTime
+	img, p := writeImage(t, dir(Entry{"one", shared}, Entry{"d", sub}), testOptions(40*mib, 512))
+	if len(p.tree.files) != 2 || p.tree.files[0].first == p.tree.files[1].first {
+		t.Fatalf("files not copied apart")
+	}
+	tt := ttree{"one": {data: data, mtime: testTime}, "d/two": {data: data, mtime: testTime}}
+	checkImage(t, img, tt, 512)
+}

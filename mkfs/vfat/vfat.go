@@ -15,13 +15,20 @@
 // "mkfs.fat" and its "This is not a bootable disk" boot code (marked
 // public domain in dosfstools). With no tree, the output is byte for byte
 // what `mkfs.fat --invariant -F 32 -S n -i id -n label` writes when
-// Options.Time is 2015-03-14 09:26:53 UTC (its invariant time).
+// Options.Time is 2015-03-14 09:26:53 UTC (its invariant time): the same
+// FAT media and end-of-chain entries (0x0FFFFFF8), the same FSInfo (the
+// next-free hint is the last cluster allocated, as mkfs.fat and Linux
+// use it).
 //
 // A FAT32 needs at least 65525 clusters (UEFI firmware refuses fewer;
 // mkfs.fat -F 32 merely warns). When Options.Size is too small for that,
 // the writer makes the FAT16 `mkfs.fat -F 16` would, or failing that the
 // FAT12 of `mkfs.fat -F 12`, and says so in Plan.Warnings. It never
-// writes a volume whose FAT type disagrees with its cluster count.
+// writes a volume whose FAT type disagrees with its cluster count. The
+// one other departure from mkfs.fat: its floppy parameters for files of
+// 360 KiB to 2880 KiB apply only to 512-byte sectors, because with 4096
+// their root directory is not a whole number of sectors, which Linux
+// refuses.
 //
 // # Names
 //
