@@ -22,7 +22,8 @@ func maxRegion(sectorSize uint32) int64 {
 // succeeds for root with opts (opts.Size is ignored): the smallest FAT32
 // that holds the tree, or, when the tree fits in a FAT16 or FAT12 smaller
 // than the smallest valid FAT32 (MinFAT32Size), that smaller file system
-// (Layout then reports it in Plan.Warnings).
+// (Layout then reports it in Plan.Warnings). MinSizeFAT32 insists on
+// FAT32.
 //
 // Layout at the returned size succeeds and at 4096 bytes less fails. A
 // larger size fits too as long as it keeps the FAT type and cluster size
@@ -34,6 +35,17 @@ func maxRegion(sectorSize uint32) int64 {
 // file. A caller that grows the file system beyond MinSize should lay it
 // out again and handle ErrNoSpace.
 func MinSize(ctx context.Context, root *Inode, opts Options) (int64, error) {
+	return minSize(ctx, root, opts, sizeStep)
+}
+
+// MinSizeFAT32 is MinSize for a FAT32 only: the smallest multiple of 4096
+// bytes, at least MinFAT32Size, at which Layout makes a FAT32 holding the
+// tree. The same caveats about larger sizes apply.
+func MinSizeFAT32(ctx context.Context, root *Inode, opts Options) (int64, error) {
+	return minSize(ctx, root, opts, MinFAT32Size(opts.SectorSize))
+}
+
+func minSize(ctx context.Context, root *Inode, opts Options, from int64) (int64, error) {
 	if err := opts.validate(); err != nil {
 		return 0, err
 	}
@@ -48,9 +60,8 @@ func MinSize(ctx context.Context, root *Inode, opts Options) (int64, error) {
 		return ok && t.fits(&g) == nil
 	}
 	best := int64(-1)
-	from := int64(sizeStep)
-	for best < 0 {
-		s, ok := searchPieces(from, maxRegion(S), S, func(size int64) bool { return fits(size, true) })
+	for start := from; best < 0; {
+		s, ok := searchPieces(start, maxRegion(S), S, func(size int64) bool { return fits(size, true) })
 		if !ok {
 			break
 		}
@@ -59,11 +70,11 @@ func MinSize(ctx context.Context, root *Inode, opts Options) (int64, error) {
 		if fits(s, false) {
 			best = s
 		} else {
-			from = s + sizeStep
+			start = s + sizeStep
 		}
 	}
 	for _, f := range floppySizes {
-		if (best < 0 || f < best) && fits(f, false) {
+		if f >= from && (best < 0 || f < best) && fits(f, false) {
 			best = f
 			break
 		}

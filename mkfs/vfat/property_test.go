@@ -229,12 +229,14 @@ func TestMinSize(t *testing.T) {
 	}{
 		{512, 0, 0, true},
 		{512, 3, 1000, true},
-		{512, 40, 50_000, true},      // FAT16
+		{512, 40, 50_000, true},      // FAT12
+		{512, 40, 300_000, true},     // FAT16
 		{512, 70, 500_000, false},    // FAT32 with 512-byte clusters
-		{512, 2000, 2_000, false},    // many small files
+		{512, 2000, 2_000, false},    // too many for a FAT16 root: FAT32
 		{512, 30, 10_000_000, false}, // beyond 260 MiB: 4 KiB clusters
 		{4096, 0, 0, true},
-		{4096, 10, 3_000_000, true},   // FAT16
+		{4096, 10, 3_000_000, true},   // FAT12
+		{4096, 10, 10_000_000, true},  // FAT16
 		{4096, 20, 14_000_000, false}, // FAT32
 	} {
 		t.Run(fmt.Sprintf("%d-%dx%d", c.S, c.files, c.size), func(t *testing.T) {
@@ -268,6 +270,21 @@ func TestMinSize(t *testing.T) {
 						t.Fatalf("fits at %d, below MinSize %d", s, m)
 					}
 				}
+			}
+			m32, err := MinSizeFAT32(context.Background(), root, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			opts.Size = m32
+			if p, err := Layout(context.Background(), root, opts); err != nil || p.Stats().Type != FAT32 {
+				t.Fatalf("at MinSizeFAT32 %d: %v", m32, err)
+			}
+			opts.Size = m32 - 4096
+			if p, err := Layout(context.Background(), root, opts); err == nil && p.Stats().Type == FAT32 {
+				t.Fatalf("a FAT32 at %d, below MinSizeFAT32 %d", m32-4096, m32)
+			}
+			if m32 < m || m32 < MinFAT32Size(c.S) || st.Type == FAT32 && m32 != m {
+				t.Fatalf("MinSizeFAT32 %d, MinSize %d (%v)", m32, m, st.Type)
 			}
 			if c.files <= 40 {
 				opts.Size = m
