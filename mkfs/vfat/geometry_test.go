@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/hermetic-repart/hermetic-repart/internal/oracle"
@@ -166,6 +167,42 @@ func TestFAT32Minimum(t *testing.T) {
 			if (p.Stats().Type == FAT32) != (size == m) || (len(p.Warnings()) == 0) != (size == m) {
 				t.Errorf("%d-byte sectors, %d bytes: %v, warnings %q", S, size, p.Stats().Type, p.Warnings())
 			}
+		}
+	}
+}
+
+// TestGeometryRandomSizes compares boot sector and FSInfo with mkfs.fat's
+// for random sizes between 1 MiB and 3 GiB, not only the chosen
+// boundaries.
+func TestGeometryRandomSizes(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	for i := range 40 {
+		S := []int{512, 4096}[i%2]
+		size := 1*mib + r.Int64N(3<<30)
+		if i%3 == 0 {
+			size &^= 4095
+		}
+		opts := testOptions(size, S)
+		opts.Time = mkfsInvariantTime
+		p, err := Layout(t.Context(), &Inode{Kind: Dir}, opts)
+		if err != nil {
+			t.Fatalf("%d bytes, %d-byte sectors: %v", size, S, err)
+		}
+		if floppy := size/1024 == 360 || size/1024 == 720 || size/1024 == 1200 || size/1024 == 1440 || size/1024 == 2880; floppy && S != 512 {
+			continue
+		}
+		ref := mkfsImage(t, size, S, p.Stats().Type, opts.Label)
+		sectors := int64(1)
+		if p.Stats().Type == FAT32 {
+			sectors = 2 // and FSInfo
+		}
+		got := make([]byte, sectors*int64(S))
+		copy(got, p.bootSector())
+		if sectors == 2 {
+			copy(got[S:], p.fsInfo())
+		}
+		if want := readRange(t, ref, 0, sectors*int64(S)); !bytes.Equal(got, want) {
+			t.Errorf("%d bytes, %d-byte sectors, %v: boot sector or FSInfo differs from mkfs.fat's\nours %x\nmkfs %x", size, S, p.Stats().Type, got[:64], want[:64])
 		}
 	}
 }
