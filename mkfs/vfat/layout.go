@@ -17,32 +17,38 @@ const maxFileSize = 1<<32 - 1
 // Plan is a laid-out file system: every name chosen, every cluster
 // placed. It is ready to be written.
 type Plan struct {
-	opts     Options
-	geo      geometry
-	label    shortName
-	hasLabel bool
+	opts Options
+	geo  geometry
+	tree *tree
 
-	tree  *tree
-	end   uint32 // first cluster not allocated
-	warns []string
+	// The clusters of tree.dirs[i] and tree.files[i]: the plan's own,
+	// so that plans for several sizes can share one tree.
+	dirClus, fileClus []chain
+	end               uint32 // first cluster not allocated
+	warns             []string
 }
 
-// tree is the validated, named input: what Layout and MinSize share.
+// chain is a run of clusters; first is 0 when count is.
+type chain struct{ first, count uint32 }
+
+// tree is the validated, named input, independent of the size: what
+// Layout, Relayout and MinSize share.
 type tree struct {
-	root  *dirNode
-	dirs  []*dirNode  // depth-first, root first: the allocation order
-	files []*fileNode // depth-first, each directory's files in name order
-	need  map[int64]clusterNeed
+	label    shortName
+	hasLabel bool
+	root     *dirNode
+	dirs     []*dirNode  // depth-first, root first: the allocation order
+	files    []*fileNode // depth-first, each directory's files in name order
+	need     map[int64]clusterNeed
 }
 
 type dirNode struct {
 	in     *Inode
 	path   string
+	idx    int // in tree.dirs
 	parent *dirNode
 	ents   []dirEnt // in on-disk (byte-wise name) order
 	slots  int64    // 32-byte entries, dot entries and volume label included
-	first  uint32   // first cluster; 0 for the FAT12/16 root
-	count  uint32
 }
 
 type dirEnt struct {
@@ -54,10 +60,9 @@ type dirEnt struct {
 }
 
 type fileNode struct {
-	in    *Inode
-	path  string
-	first uint32 // 0 for an empty file
-	count uint32
+	in   *Inode
+	path string
+	idx  int // in tree.files
 }
 
 // clusterNeed counts the clusters a tree takes at one cluster size.
@@ -77,22 +82,63 @@ type clusterNeed struct {
 // Unicode simple case folding) are an error naming both, because FAT
 // lookups ignore case. Errors name the path of the offending entry.
 func Layout(ctx context.Context, root *Inode, opts Options) (*Plan, error) {
-	if err := opts.validate(); err != nil {
+	t, err := prepare(ctx, root, opts)
+	if err != nil {
 		return nil, err
 	}
-	if opts.Size < 0 {
-		return nil, fmt.Errorf("negative size %d", opts.Size)
+	return t.layout(opts)
+}
+
+// LayoutMin is Layout at MinSize: the plan of the smallest file system
+// that holds the tree.
+func LayoutMin(ctx context.Context, root *Inode, opts Options) (*Plan, error) {
+	t, err := prepare(ctx, root, opts)
+	if err != nil {
+		return nil, err
+	}
+	opts.Size, err = t.minSize(opts, sizeStep)
+	if err != nil {
+		return nil, err
+	}
+	return t.layout(opts)
+}
+
+// Relayout lays out the same tree with the same options for a file
+// system of size bytes, without validating and naming the tree again.
+// p stays valid.
+func (p *Plan) Relayout(ctx context.Context, size int64) (*Plan, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	opts := p.opts
+	opts.Size = size
+	return p.tree.layout(opts)
+}
+
+// prepare validates opts (but Size) and names the tree.
+func prepare(ctx context.Context, root *Inode, opts Options) (*tree, error) {
+	if err := opts.validate(); err != nil {
+		return nil, err
 	}
 	label, hasLabel := labelName(opts.Label)
 	t, err := buildTree(ctx, root, hasLabel)
 	if err != nil {
 		return nil, err
 	}
+	t.label = label
+	return t, nil
+}
+
+// layout chooses the geometry for opts.Size and allocates the tree.
+func (t *tree) layout(opts Options) (*Plan, error) {
+	if opts.Size < 0 {
+		return nil, fmt.Errorf("negative size %d", opts.Size)
+	}
 	geo, ok := chooseGeometry(opts.Size, opts.sectorSize(), false)
 	if !ok {
 		return nil, fmt.Errorf("%w: %d bytes is too small for a FAT file system", ErrNoSpace, opts.Size)
 	}
-	p := &Plan{opts: opts, geo: geo, label: label, hasLabel: hasLabel, tree: t}
+	p := &Plan{opts: opts, geo: geo, tree: t}
 	if err := p.allocate(); err != nil {
 		return nil, err
 	}
@@ -131,13 +177,14 @@ func buildTree(ctx context.Context, root *Inode, hasLabel bool) (*tree, error) {
 	if root == nil || root.Kind != Dir {
 		return nil, fmt.Errorf("root must be a directory")
 	}
-	t := &tree{need: map[int64]clusterNeed{}}
+	t := &tree{hasLabel: hasLabel, need: map[int64]clusterNeed{}}
 	seen := map[*Inode]bool{}
 	var visit func(d *dirNode) error
 	visit = func(d *dirNode) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		d.idx = len(t.dirs)
 		t.dirs = append(t.dirs, d)
 		if err := nameDir(d); err != nil {
 			return err
@@ -161,7 +208,7 @@ func buildTree(ctx context.Context, root *Inode, hasLabel bool) (*tree, error) {
 				if e.in.Size < 0 || e.in.Size > maxFileSize {
 					return fmt.Errorf("%s: size %d is outside FAT's 0 to 4 GiB − 1", path, e.in.Size)
 				}
-				e.file = &fileNode{in: e.in, path: path}
+				e.file = &fileNode{in: e.in, path: path, idx: len(t.files)}
 				t.files = append(t.files, e.file)
 			case Dir:
 				if seen[e.in] {
@@ -293,19 +340,20 @@ func (p *Plan) allocate() error {
 	}
 	cb := p.geo.clusterBytes()
 	next := uint32(2)
-	for _, d := range p.tree.dirs {
+	p.dirClus = make([]chain, len(p.tree.dirs))
+	for i, d := range p.tree.dirs {
 		if d.parent == nil && p.geo.typ != FAT32 {
 			continue // the fixed root directory area
 		}
-		d.first = next
-		d.count = uint32(max(1, (d.slots*32+cb-1)/cb))
-		next += d.count
+		n := uint32(max(1, (d.slots*32+cb-1)/cb))
+		p.dirClus[i] = chain{next, n}
+		next += n
 	}
-	for _, f := range p.tree.files {
-		f.count = uint32((f.in.Size + cb - 1) / cb)
-		if f.count > 0 {
-			f.first = next
-			next += f.count
+	p.fileClus = make([]chain, len(p.tree.files))
+	for i, f := range p.tree.files {
+		if n := uint32((f.in.Size + cb - 1) / cb); n > 0 {
+			p.fileClus[i] = chain{next, n}
+			next += n
 		}
 	}
 	p.end = next

@@ -46,14 +46,15 @@ func MinSizeFAT32(ctx context.Context, root *Inode, opts Options) (int64, error)
 }
 
 func minSize(ctx context.Context, root *Inode, opts Options, from int64) (int64, error) {
-	if err := opts.validate(); err != nil {
-		return 0, err
-	}
-	_, hasLabel := labelName(opts.Label)
-	t, err := buildTree(ctx, root, hasLabel)
+	t, err := prepare(ctx, root, opts)
 	if err != nil {
 		return 0, err
 	}
+	return t.minSize(opts, from)
+}
+
+// minSize is MinSize from size from on.
+func (t *tree) minSize(opts Options, from int64) (int64, error) {
 	S := opts.sectorSize()
 	fits := func(size int64, noFloppy bool) bool {
 		g, ok := chooseGeometry(size, S, noFloppy)

@@ -152,8 +152,8 @@ func TestWideDirectory(t *testing.T) {
 			wide = d
 		}
 	}
-	if wide.count < 50 {
-		t.Fatalf("directory of %d clusters", wide.count)
+	if n := p.dirClus[wide.idx].count; n < 50 {
+		t.Fatalf("directory of %d clusters", n)
 	}
 	checkImage(t, img, tt, 512)
 }
@@ -324,9 +324,54 @@ func TestSharedInode(t *testing.T) {
 	sub := dir(Entry{"two", shared})
 	sub.Mtime = testTime
 	img, p := writeImage(t, dir(Entry{"one", shared}, Entry{"d", sub}), testOptions(40*mib, 512))
-	if len(p.tree.files) != 2 || p.tree.files[0].first == p.tree.files[1].first {
+	if len(p.tree.files) != 2 || p.fileClus[0].first == p.fileClus[1].first {
 		t.Fatalf("files not copied apart")
 	}
 	tt := ttree{"one": {data: data, mtime: testTime}, "d/two": {data: data, mtime: testTime}}
 	checkImage(t, img, tt, 512)
+}
+
+// TestRelayout: LayoutMin plans MinSize; Relayout gives the bytes Layout
+// gives at the new size, and leaves the first plan as it was.
+func TestRelayout(t *testing.T) {
+	r := rand.New(rand.NewPCG(8, 8))
+	tt := randomTree(r, 100, 200_000)
+	opts := testOptions(0, 512)
+	write := func(p *Plan) []byte {
+		disk := memdisk.Disk(make([]byte, p.opts.Size))
+		if err := p.Write(context.Background(), disk, 0); err != nil {
+			t.Fatal(err)
+		}
+		return disk
+	}
+	pmin, err := LayoutMin(context.Background(), tt.inodes(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := MinSize(context.Background(), tt.inodes(), opts)
+	if err != nil || pmin.opts.Size != m {
+		t.Fatalf("LayoutMin at %d, MinSize %d (%v)", pmin.opts.Size, m, err)
+	}
+	before := write(pmin)
+	for _, size := range []int64{m + 4096, 40 * mib, 64 * mib} {
+		p2, err := pmin.Relayout(context.Background(), size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := opts
+		o.Size = size
+		p3, err := Layout(context.Background(), tt.inodes(), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(write(p2), write(p3)) {
+			t.Fatalf("%d bytes: Relayout and Layout differ", size)
+		}
+	}
+	if !bytes.Equal(write(pmin), before) {
+		t.Fatal("Relayout changed the first plan")
+	}
+	if _, err := pmin.Relayout(context.Background(), 16*kib); !errors.Is(err, ErrNoSpace) {
+		t.Fatalf("Relayout to 16 KiB: %v", err)
+	}
 }

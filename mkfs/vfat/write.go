@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 
 	"github.com/hermetic-repart/hermetic-repart/imagefile"
@@ -88,7 +89,7 @@ func (p *Plan) copyJobs(ctx context.Context, jobs chan<- copyJob) error {
 		if err != nil {
 			return fmt.Errorf("finding data of %s: %w", f.path, err)
 		}
-		base := p.geo.clusterOffset(f.first)
+		base := p.geo.clusterOffset(p.fileClus[f.idx].first)
 		var prev int64
 		for _, r := range runs {
 			if r.Offset < prev || r.Length < 0 || r.Offset+r.Length > f.in.Size {
@@ -148,8 +149,9 @@ func (p *Plan) writeMeta(m *metaWriter) error {
 			pos = int64(g.reserved+numFATs*g.fatLen) * S
 			size = int64(g.rootEnts) * 32
 		} else {
-			pos = g.clusterOffset(d.first)
-			size = int64(d.count) * g.clusterBytes()
+			c := p.dirClus[d.idx]
+			pos = g.clusterOffset(c.first)
+			size = int64(c.count) * g.clusterBytes()
 		}
 		if err := m.at(pos, p.dirBytes(d, size)); err != nil {
 			return err
@@ -211,7 +213,7 @@ func (p *Plan) bootSector() []byte {
 	if g.typ == FAT32 {
 		le.PutUint32(b[36:], g.fatLen)
 		// 40: flags 0 (both FATs mirrored), 42: version 0.0.
-		le.PutUint32(b[44:], p.tree.root.first)
+		le.PutUint32(b[44:], p.dirClus[0].first)
 		le.PutUint16(b[48:], fsInfoSector)
 		le.PutUint16(b[50:], backupBoot)
 		vi, code = 64, 90
@@ -224,7 +226,7 @@ func (p *Plan) bootSector() []byte {
 	}
 	b[vi+2] = 0x29 // extended boot signature
 	le.PutUint32(b[vi+3:], p.opts.VolumeID)
-	copy(b[vi+7:], p.label[:])
+	copy(b[vi+7:], p.tree.label[:])
 	copy(b[vi+18:], fmt.Sprintf("FAT%d   ", g.typ))
 	b[0], b[1], b[2] = 0xeb, byte(code-2), 0x90 // jmp short to the boot code
 	copy(b[code:510], bootCode)
@@ -318,26 +320,17 @@ func (p *Plan) writeFATs(m *metaWriter) error {
 	if err := put(1, 0xffffffff); err != nil {
 		return err
 	}
-	chain := func(first, count uint32) error {
-		for c := first; c < first+count; c++ {
+	// Allocation went directories first, then files, so this walks the
+	// clusters in order.
+	for _, ch := range append(slices.Clip(p.dirClus), p.fileClus...) {
+		for c := ch.first; c < ch.first+ch.count; c++ {
 			v := c + 1
-			if c == first+count-1 {
+			if c == ch.first+ch.count-1 {
 				v = fatEOC
 			}
 			if err := put(c, v); err != nil {
 				return err
 			}
-		}
-		return nil
-	}
-	for _, d := range p.tree.dirs {
-		if err := chain(d.first, d.count); err != nil {
-			return err
-		}
-	}
-	for _, f := range p.tree.files {
-		if err := chain(f.first, f.count); err != nil {
-			return err
 		}
 	}
 	return flush(p.end)
@@ -356,20 +349,20 @@ func (p *Plan) dirBytes(d *dirNode, size int64) []byte {
 	pos := 0
 	ent := func() []byte { e := b[pos : pos+32]; pos += 32; return e }
 	if d.parent == nil {
-		if p.hasLabel {
+		if p.tree.hasLabel {
 			// As mkfs.fat: write, creation and access time alike,
 			// hundredths 0.
 			t := encodeTime(p.opts.Time)
 			t.cs = 0
-			putShort(ent(), p.label, attrVolume, 0, t, 0, 0)
+			putShort(ent(), p.tree.label, attrVolume, 0, t, 0, 0)
 		}
 	} else {
 		t := encodeTime(d.in.Mtime)
 		var parent uint32
 		if d.parent.parent != nil {
-			parent = d.parent.first // ".." of a top-level directory is 0
+			parent = p.dirClus[d.parent.idx].first // ".." of a top-level directory is 0
 		}
-		putShort(ent(), shortName([]byte(".          ")), attrDir, 0, t, d.first, 0)
+		putShort(ent(), shortName([]byte(".          ")), attrDir, 0, t, p.dirClus[d.idx].first, 0)
 		putShort(ent(), shortName([]byte("..         ")), attrDir, 0, t, parent, 0)
 	}
 	for i := range d.ents {
@@ -389,9 +382,9 @@ func (p *Plan) dirBytes(d *dirNode, size int64) []byte {
 		var first, size uint32
 		if e.dir != nil {
 			attr |= attrDir
-			first = e.dir.first
+			first = p.dirClus[e.dir.idx].first
 		} else {
-			first, size = e.file.first, uint32(e.in.Size)
+			first, size = p.fileClus[e.file.idx].first, uint32(e.in.Size)
 		}
 		putShort(ent(), e.name.sfn, attr, e.name.lcase, encodeTime(e.in.Mtime), first, size)
 	}
