@@ -600,7 +600,7 @@ func (p *Partition) finish(typeSet bool, o *Options) error {
 // systems of the Format= value fs itself.
 func WritesFS(fs string) bool {
 	switch fs {
-	case "ext2", "ext3", "ext4":
+	case "ext4", "vfat":
 		return true
 	}
 	return false
@@ -608,7 +608,7 @@ func WritesFS(fs string) bool {
 
 // unsupported refuses, by name, what hermetic-repart cannot build yet.
 // Populate settings (CopyFiles=, MakeDirectories=, ...) need no check of
-// their own: they imply Format=ext4 or vfat, and Format= is checked.
+// their own: they imply Format=ext4 or vfat (rule 6 above), which we write.
 func (p *Partition) unsupported() error {
 	refuse := func(key, what string) error {
 		return p.errorf(key, "%s is not supported by hermetic-repart yet, refusing.", what)
@@ -627,14 +627,6 @@ func (p *Partition) unsupported() error {
 	case p.Minimize != "off" && !WritesFS(p.Format):
 		return refuse("Minimize", "Minimize="+p.Minimize+" with Format="+p.Format)
 	case p.Format != "" && p.Format != "swap" && !WritesFS(p.Format):
-		if p.lines["Format"] == 0 {
-			// Implied by a populate setting (rule 6 above).
-			for _, k := range []string{"CopyFiles", "MakeDirectories", "MakeSymlinks"} {
-				if p.lines[k] != 0 {
-					return refuse(k, "Format="+p.Format+" (implied by "+k+"= for this type)")
-				}
-			}
-		}
 		return refuse("Format", "Format="+p.Format)
 	}
 	return nil

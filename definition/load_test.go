@@ -228,7 +228,7 @@ func TestErrors(t *testing.T) {
 		{"[Partition]\nType=home\nVerityHashBlockSizeBytes=1000\n", ":3: Value not a power of 2: 1000"},
 		{"[Partition]\nType=home\nCopyBlocks=/x\nFormat=ext4\n", ":3: Format=/CopyFiles=/MakeDirectories=/MakeSymlinks= and CopyBlocks= cannot be combined, refusing."},
 		{"[Partition]\nType=home\nMinimize=guess\n", ":3: Minimize= can only be enabled if Format= or Verity=hash are set."},
-		{"[Partition]\nType=home\nFormat=vfat\nMinimize=best\n", ":4: Minimize=best can only be used with read-only filesystems or Verity=hash."},
+		{"[Partition]\nType=home\nFormat=xfs\nMinimize=best\n", ":4: Minimize=best can only be used with read-only filesystems or Verity=hash."},
 		{"[Partition]\nType=home\nFormat=squashfs\n", ":3: Cannot format squashfs filesystem without source files, refusing."},
 		{"[Partition]\nType=home\nVerity=data\n", ":3: VerityMatchKey= must be set if Verity=data."},
 		{"[Section\n", ":1: Invalid section header '[Section'"},
@@ -238,8 +238,8 @@ func TestErrors(t *testing.T) {
 		{"[Partition]\nType=home\nFormat=btrfs\nSubvolumes=/a\n", ":4: Subvolumes= (btrfs) is not supported by hermetic-repart yet, refusing."},
 		{"[Partition]\nType=home\nCopyBlocks=auto\n", ":3: CopyBlocks=auto (copying from the running system) is not supported by hermetic-repart yet, refusing."},
 		{"[Partition]\nType=home\nFormat=xfs\n", ":3: Format=xfs is not supported by hermetic-repart yet, refusing."},
-		{"[Partition]\nType=home\nFormat=vfat\nMinimize=guess\n", ":4: Minimize=guess with Format=vfat is not supported by hermetic-repart yet, refusing."},
-		{"[Partition]\nType=esp\nCopyFiles=/boot:/\n", ":3: Format=vfat (implied by CopyFiles= for this type) is not supported by hermetic-repart yet, refusing."},
+		{"[Partition]\nType=home\nFormat=btrfs\nMinimize=guess\n", ":4: Minimize=guess with Format=btrfs is not supported by hermetic-repart yet, refusing."},
+		{"[Partition]\nType=esp\nFormat=xfs\nCopyFiles=/boot:/\n", ":3: Format=xfs is not supported by hermetic-repart yet, refusing."},
 		{"[Partition]\nType=home\nSupplementFor=other\n", ":3: SupplementFor= is not supported by hermetic-repart yet, refusing."},
 	}
 	for _, tt := range tests {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -15,6 +16,7 @@ import (
 	"github.com/hermetic-repart/hermetic-repart/imagefile"
 	"github.com/hermetic-repart/hermetic-repart/layout"
 	"github.com/hermetic-repart/hermetic-repart/mkfs/ext4"
+	"github.com/hermetic-repart/hermetic-repart/mkfs/vfat"
 	"github.com/hermetic-repart/hermetic-repart/seedrand"
 )
 
@@ -35,14 +37,39 @@ var mountPoints = map[gpt.Designator][]string{
 // made.
 type content struct {
 	tree *fstree.Tree
-	root *ext4.Inode
-	opts ext4.Options
+	fs   fileSystem
 	// minimized is the file system size Minimize= chose; 0 means the
 	// file system fills the partition.
 	minimized uint64
 	// plan is the file system laid out: at its smallest size after
 	// minimize, at its final size after layoutContent.
-	plan *ext4.Plan
+	plan fsPlan
+}
+
+// fileSystem is a writer's view of one partition's tree and options.
+type fileSystem interface {
+	// layout lays the tree out in size bytes.
+	layout(ctx context.Context, size int64) (fsPlan, error)
+	// smallest lays the tree out at the smallest size Minimize=best
+	// gives it.
+	smallest(ctx context.Context) (fsPlan, error)
+	// floor is the least size Minimize=guess gives (repart's minimum
+	// for the file system type).
+	floor() uint64
+}
+
+// fsPlan is a laid-out file system.
+type fsPlan interface {
+	relayout(ctx context.Context, size int64) (fsPlan, error)
+	Write(ctx context.Context, w io.WriterAt, off int64) error
+	size() uint64 // bytes the file system spans
+	used() uint64 // bytes in use, metadata included
+	warnings() []string
+}
+
+// noSpace reports whether a layout failed for want of room.
+func noSpace(err error) bool {
+	return errors.Is(err, ext4.ErrNoSpace) || errors.Is(err, vfat.ErrNoSpace)
 }
 
 // fsTime is the time written for what has no source: SOURCE_DATE_EPOCH,
@@ -81,12 +108,26 @@ func (b *build) scanContent(ctx context.Context) error {
 		for _, w := range tree.Warnings {
 			b.log(fmt.Sprintf("%s: %s", p.Def.Path, w))
 		}
-		c := &content{tree: tree, root: ext4Tree(tree)}
-		c.opts = ext4.Options{
-			Label:    mangleLabel(p.Label, 16),
-			UUID:     p.FSUUID,
-			HashSeed: seedrand.Ext4HashSeed(p.FSUUID),
-			Time:     b.fsTime(),
+		c := &content{tree: tree}
+		switch p.Def.Format {
+		case "vfat":
+			root, skipped := vfatTree(tree)
+			for _, s := range skipped {
+				b.log(fmt.Sprintf("%s: %s", p.Def.Path, s))
+			}
+			c.fs = &vfatFS{root: root, opts: vfat.Options{
+				SectorSize: b.ss,
+				VolumeID:   seedrand.VFATVolumeID(p.FSUUID),
+				Label:      fatLabel(p.Label),
+				Time:       b.fsTime(),
+			}}
+		default:
+			c.fs = &ext4FS{root: ext4Tree(tree), opts: ext4.Options{
+				Label:    mangleLabel(p.Label, 16),
+				UUID:     p.FSUUID,
+				HashSeed: seedrand.Ext4HashSeed(p.FSUUID),
+				Time:     b.fsTime(),
+			}}
 		}
 		if p.Def.Minimize != "off" {
 			if err := b.minimize(ctx, p, c); err != nil {
@@ -100,22 +141,23 @@ func (b *build) scanContent(ctx context.Context) error {
 
 // minimize sizes the file system of a Minimize= partition from its tree
 // alone, without writing anything. best is the smallest size our writer
-// can lay the tree out in: every block and inode is then in use, which
-// suits read-only use and images whose root grows at first boot
-// (GrowFileSystem=). guess is repart's formula applied to that smallest
-// layout: the blocks it uses (data, metadata and journal) × 1.5, on the
-// grain, at least 32 MiB — where repart measures the blocks mke2fs
-// allocated in a trial population of a 1 TiB sparse file.
+// can lay the tree out in (for vfat, the smallest valid FAT32): every
+// block is then in use, which suits read-only use and images whose root
+// grows at first boot (GrowFileSystem=). guess is repart's formula applied
+// to that smallest layout: the bytes it uses (data, metadata and journal)
+// × 1.5, on the grain, at least 32 MiB for ext2/3/4 — where repart
+// measures what mkfs allocated in a trial population of a 1 TiB sparse
+// file.
 func (b *build) minimize(ctx context.Context, p *Partition, c *content) error {
-	plan, err := ext4.LayoutMin(ctx, c.root, c.opts)
+	plan, err := c.fs.smallest(ctx)
 	if err != nil {
 		return fmt.Errorf("%s: Minimize=%s: %w", p.Def.Path, p.Def.Minimize, err)
 	}
-	best := plan.Stats().Blocks * ext4.BlockSize
+	best := plan.size()
 	size := best
 	if p.Def.Minimize == "guess" {
-		used := plan.Stats().UsedBlocks * ext4.BlockSize
-		size = max(roundGrain(used+used/2), fsMinSize(p.Def.Format), size)
+		used := plan.used()
+		size = max(roundGrain(used+used/2), c.fs.floor(), size)
 	}
 	// A configured minimum is filled by the file system, as repart's main
 	// branch does, rather than left unused behind it.
@@ -144,32 +186,131 @@ func (b *build) layoutContent(ctx context.Context) error {
 		if c == nil || p.Dropped {
 			continue
 		}
-		var plan *ext4.Plan
+		var plan fsPlan
 		var err error
 		if c.minimized > 0 {
-			plan, err = c.plan.Relayout(ctx, int64(c.minimized))
+			plan, err = c.plan.relayout(ctx, int64(c.minimized))
 		} else {
-			o := c.opts
-			o.Size = int64(p.Size)
-			plan, err = ext4.Layout(ctx, c.root, o)
+			plan, err = c.fs.layout(ctx, int64(p.Size))
 		}
-		if errors.Is(err, ext4.ErrNoSpace) {
+		if noSpace(err) {
 			if c.minimized > 0 {
 				return fmt.Errorf("%s: Minimize=%s chose %s, which the content does not fit in: %w", p.Def.Path, p.Def.Minimize, FormatBytes(c.minimized), err)
 			}
-			need, merr := ext4.MinSize(ctx, c.root, c.opts)
+			least, merr := c.fs.smallest(ctx)
 			if merr != nil {
-				return fmt.Errorf("%s: %w", p.Def.Path, merr)
+				return fmt.Errorf("%s: Format=%s: %w", p.Def.Path, p.Def.Format, merr)
 			}
-			return fmt.Errorf("%s: the content needs a file system of at least %s (%d bytes), but the partition is %s (%d bytes): raise SizeMinBytes= or set Minimize=guess", p.Def.Path, FormatBytes(uint64(need)), need, FormatBytes(p.Size), p.Size)
+			need := least.size()
+			return fmt.Errorf("%s: the content needs a file system of at least %s (%d bytes), but the partition is %s (%d bytes): raise SizeMinBytes= or set Minimize=guess", p.Def.Path, FormatBytes(need), need, FormatBytes(p.Size), p.Size)
 		}
 		if err != nil {
 			return fmt.Errorf("%s: Format=%s: %w", p.Def.Path, p.Def.Format, err)
+		}
+		for _, w := range plan.warnings() {
+			b.log(fmt.Sprintf("%s: %s", p.Def.Path, w))
 		}
 		c.plan = plan
 	}
 	return nil
 }
+
+// ext4FS makes ext2, ext3 and ext4 file systems.
+type ext4FS struct {
+	root *ext4.Inode
+	opts ext4.Options
+}
+
+// ext4Plan and vfatPlan remember the size they were laid out for: the
+// file system itself may end a little earlier (a last block group too
+// small to keep, a partial track).
+type ext4Plan struct {
+	*ext4.Plan
+	region int64
+}
+
+func (f *ext4FS) layout(ctx context.Context, size int64) (fsPlan, error) {
+	o := f.opts
+	o.Size = size
+	p, err := ext4.Layout(ctx, f.root, o)
+	if err != nil {
+		return nil, err
+	}
+	return ext4Plan{p, size}, nil
+}
+
+func (f *ext4FS) smallest(ctx context.Context) (fsPlan, error) {
+	p, err := ext4.LayoutMin(ctx, f.root, f.opts)
+	if err != nil {
+		return nil, err
+	}
+	return ext4Plan{p, int64(p.Stats().Blocks) * ext4.BlockSize}, nil
+}
+
+func (f *ext4FS) floor() uint64 { return 32 << 20 }
+
+func (p ext4Plan) relayout(ctx context.Context, size int64) (fsPlan, error) {
+	q, err := p.Relayout(ctx, size)
+	if err != nil {
+		return nil, err
+	}
+	return ext4Plan{q, size}, nil
+}
+
+func (p ext4Plan) size() uint64       { return uint64(p.region) }
+func (p ext4Plan) used() uint64       { return p.Stats().UsedBlocks * ext4.BlockSize }
+func (p ext4Plan) warnings() []string { return nil }
+
+// vfatFS makes FAT file systems; repart formats them as FAT32.
+type vfatFS struct {
+	root *vfat.Inode
+	opts vfat.Options
+}
+
+type vfatPlan struct {
+	*vfat.Plan
+	region int64
+}
+
+func (f *vfatFS) layout(ctx context.Context, size int64) (fsPlan, error) {
+	o := f.opts
+	o.Size = size
+	p, err := vfat.Layout(ctx, f.root, o)
+	if err != nil {
+		return nil, err
+	}
+	return vfatPlan{p, size}, nil
+}
+
+// smallest is the smallest FAT32, not the smallest FAT: repart asks
+// mkfs.vfat for FAT32, and UEFI firmware reads ESPs as FAT32 first.
+func (f *vfatFS) smallest(ctx context.Context) (fsPlan, error) {
+	size, err := vfat.MinSizeFAT32(ctx, f.root, f.opts)
+	if err != nil {
+		return nil, err
+	}
+	return f.layout(ctx, size)
+}
+
+func (f *vfatFS) floor() uint64 { return 0 }
+
+func (p vfatPlan) relayout(ctx context.Context, size int64) (fsPlan, error) {
+	q, err := p.Relayout(ctx, size)
+	if err != nil {
+		return nil, err
+	}
+	return vfatPlan{q, size}, nil
+}
+
+func (p vfatPlan) size() uint64 { return uint64(p.region) }
+
+func (p vfatPlan) used() uint64 {
+	s := p.Stats()
+	meta := uint64(s.ReservedSectors+2*s.FATSectors)*uint64(s.SectorSize) + uint64(s.RootEntries)*32
+	return meta + uint64(s.UsedClusters)*uint64(s.ClusterSize)
+}
+
+func (p vfatPlan) warnings() []string { return p.Warnings() }
 
 // ext4Tree converts the content model into the ext4 writer's input.
 // Hard links stay one *ext4.Inode under several names.
@@ -220,6 +361,68 @@ func ext4Tree(t *fstree.Tree) *ext4.Inode {
 		return out
 	}
 	return walk(t.Root)
+}
+
+// vfatTree converts the content model into the FAT writer's input. FAT
+// holds only directories and regular files: other kinds are left out,
+// and each is named in the returned notices (repart's mcopy skips them
+// too). Hard links become copies.
+func vfatTree(t *fstree.Tree) (*vfat.Inode, []string) {
+	var skipped []string
+	conv := map[*fstree.Inode]*vfat.Inode{}
+	var walk func(path string, in *fstree.Inode) *vfat.Inode
+	walk = func(path string, in *fstree.Inode) *vfat.Inode {
+		if out := conv[in]; out != nil {
+			return out
+		}
+		out := &vfat.Inode{Mtime: time.Unix(in.Mtime.Sec, int64(in.Mtime.Nsec))}
+		conv[in] = out
+		if in.Kind == fstree.KindDir {
+			out.Kind = vfat.Dir
+			for _, e := range in.Entries {
+				p := path + "/" + e.Name
+				if k := e.Inode.Kind; k != fstree.KindDir && k != fstree.KindRegular {
+					skipped = append(skipped, fmt.Sprintf("%s: a %s cannot be stored on FAT, leaving it out", p, k))
+					continue
+				}
+				out.Entries = append(out.Entries, vfat.Entry{Name: e.Name, Inode: walk(p, e.Inode)})
+			}
+		} else {
+			out.Kind = vfat.Regular
+			out.Size = in.Size
+			if len(in.Data) > 0 {
+				out.Data = sourceData{in}
+			}
+		}
+		out.Attr = vfat.AttrFromPerm(out.Kind, in.Mode)
+		return out
+	}
+	return walk("", t.Root), skipped
+}
+
+// fatLabel is repart's FAT label: non-ASCII characters become "_", the
+// result is cut to 11 characters and upper-cased, and the characters
+// mkfs.vfat refuses (and control characters) become "_".
+func fatLabel(s string) string {
+	var b []byte
+	for _, r := range s {
+		if r >= 0x80 {
+			r = '_'
+		}
+		b = append(b, byte(r))
+	}
+	if len(b) > 11 {
+		b = b[:11]
+	}
+	for i, c := range b {
+		switch {
+		case c >= 'a' && c <= 'z':
+			b[i] = c - 'a' + 'A'
+		case c < 0x20 || c == 0x7f || strings.IndexByte("*?.,;:/\\|+=<>[]\"", c) >= 0:
+			b[i] = '_'
+		}
+	}
+	return string(b)
 }
 
 // sourceData is a regular file of the tree as the writer's Data: the runs

@@ -71,6 +71,26 @@ func TestReadmeExample(t *testing.T) {
 		t.Errorf("swaplabel: %v %s %s", err, out, stderr)
 	}
 
+	// The ESP holds /efi of the content tree, as FAT32.
+	esp := extract(0, "esp.img")
+	if out, stderr, err := oracle.Run(t, oracle.Require(t, "fsck.fat"), "-n", esp); err != nil {
+		t.Errorf("fsck.fat -n: %v\n%s%s", err, out, stderr)
+	}
+	if out, _, err := oracle.Run(t, oracle.Require(t, "blkid"), "-p", "-o", "export", esp); err != nil || !strings.Contains(out, "VERSION=FAT32") || !strings.Contains(out, "LABEL=ESP") {
+		t.Errorf("blkid: %v\n%s", err, out)
+	}
+	mtype := oracle.Require(t, "mtype")
+	for _, f := range []string{"loader/loader.conf", "loader/entries/example.conf"} {
+		want, err := os.ReadFile(filepath.Join("../../examples/basic/content/efi", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, stderr, err := oracle.Run(t, "env", "MTOOLS_SKIP_CHECK=1", mtype, "-i", esp, "::/"+f)
+		if err != nil || got != string(want) {
+			t.Errorf("ESP %s reads %q (%v %s), want %q", f, got, err, stderr, want)
+		}
+	}
+
 	// The root and home file systems hold the content tree, split at /home.
 	e2fsck, debugfs := oracle.Require(t, "e2fsck"), oracle.Require(t, "debugfs")
 	src := "../../examples/basic/content"
@@ -85,6 +105,7 @@ func TestReadmeExample(t *testing.T) {
 			"/usr/bin/hello":                "usr/bin/hello",
 			"/usr/share/doc/example/README": "usr/share/doc/example/README",
 		}, "/home/demo"},
+		{1, "root.img", nil, "/efi/loader"},
 		{3, "home.img", map[string]string{"/demo/NOTE": "home/demo/NOTE"}, "/usr"},
 	} {
 		file := extract(fs.part, fs.name)
