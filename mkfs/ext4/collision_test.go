@@ -43,7 +43,7 @@ func TestHashCollisionAcrossLeaves(t *testing.T) {
 		for i, e := range d.Entries {
 			ents[i] = dirent{name: e.Name}
 		}
-		s, err := shapeDir(ents, seed, 1, false)
+		s, err := shapeDir(ents, seed, 1, false, &ext4Features)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -59,16 +59,19 @@ func TestDeterministic(t *testing.T) {
 	tree.Entries = append(tree.Entries, Entry{"big", big},
 		Entry{"host", &Inode{Kind: Regular, Perm: 0o644, Size: 20 << 20, Data: File{host}}})
 
-	build := func(procs int, root *Inode) [32]byte {
-		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
-		opts := testOptions(256 << 20)
-		opts.Workers = procs
-		return hashFile(t, writeImage(t, root, opts))
-	}
-	a := build(1, tree)
-	b := build(8, shuffled(tree, rand.New(rand.NewPCG(7, 7)), map[*Inode]*Inode{}))
-	if a != b {
-		t.Fatalf("images differ: %x vs %x", a, b)
+	for _, typ := range []string{"ext4", "ext3", "ext2"} {
+		build := func(procs int, root *Inode) [32]byte {
+			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+			opts := testOptions(96 << 20)
+			opts.Workers = procs
+			opts.Type = typ
+			return hashFile(t, writeImage(t, root, opts))
+		}
+		a := build(1, tree)
+		b := build(8, shuffled(tree, rand.New(rand.NewPCG(7, 7)), map[*Inode]*Inode{}))
+		if a != b {
+			t.Fatalf("%s: images differ: %x vs %x", typ, a, b)
+		}
 	}
 }
 
@@ -80,6 +83,10 @@ func TestErrors(t *testing.T) {
 	one := f(nil)
 	for i := range maxLinks + 1 {
 		manyLinks.Entries = append(manyLinks.Entries, Entry{fmt.Sprint(i), one})
+	}
+	manySubdirs := dirNode(0o755)
+	for i := range maxLinks - 1 {
+		manySubdirs.Entries = append(manySubdirs.Entries, Entry{fmt.Sprint(i), dirNode(0o755)})
 	}
 	for _, c := range []struct {
 		name string
@@ -106,6 +113,11 @@ func TestErrors(t *testing.T) {
 		{"label", withEnts(), func(o *Options) { o.Label = strings.Repeat("l", 17) }, "label"},
 		{"root", f(nil), nil, "root must be a directory"},
 		{"lost+found file", withEnts(Entry{"lost+found", f(nil)}), nil, "lost+found: must be a directory"},
+		{"type", withEnts(), func(o *Options) { o.Type = "ext5" }, `unknown file system type "ext5"`},
+		{"ext2 subdirectories", withEnts(Entry{"d", manySubdirs}), func(o *Options) { o.Type = "ext2" }, "/d: 64999 subdirectories; ext2 allows 64998"},
+		{"ext3 file size", withEnts(Entry{"big", &Inode{Kind: Regular, Size: 3 << 40}}), func(o *Options) { o.Type = "ext3" }, "/big: size 3298534883328 out of range (ext3 allows at most 2194719883264)"},
+		{"ext4 file size", withEnts(Entry{"big", &Inode{Kind: Regular, Size: 17 << 40}}), nil, "/big: size 18691697672192 out of range (ext4 allows at most 17592186040320)"},
+		{"ext2 size", withEnts(), func(o *Options) { o.Type = "ext2"; o.Size = 16 << 40 }, "too large for an ext2 file system"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			opts := testOptions(16 << 20)

@@ -7,8 +7,9 @@ import (
 )
 
 // Directories (spec A9): linear when they fit in one block, otherwise
-// hashed (htree), so that e2fsck -fy finds nothing to re-index. Every leaf
-// block ends with the 12-byte metadata_csum tail.
+// hashed (htree), so that e2fsck -fy finds nothing to re-index. With
+// metadata_csum every leaf block ends with a 12-byte checksum tail and
+// every index block with an 8-byte one.
 
 // Directory entry file types.
 const (
@@ -22,11 +23,10 @@ const (
 )
 
 const (
-	dirTail     = 12
-	dirUsable   = BlockSize - dirTail
-	dxRootLimit = (BlockSize - 0x20 - 8) / 8 // 507
-	dxNodeLimit = (BlockSize - 0x08 - 8) / 8 // 510
-	dxMaxLevels = 1                          // 2 would need largedir
+	dirTail = 12
+	// dxMaxLevels is the most index levels below the root: 2 would need
+	// large_dir, which older kernels and GRUB do not read.
+	dxMaxLevels = 1
 )
 
 type dirent struct {
@@ -54,9 +54,10 @@ type dirShape struct {
 
 // shapeDir lays out ents (sorted by name). minBlocks pads a linear
 // directory (lost+found has 4 blocks); linearOnly keeps it unindexed.
-func shapeDir(ents []dirent, seed [4]uint32, minBlocks int, linearOnly bool) (dirShape, error) {
+func shapeDir(ents []dirent, seed [4]uint32, minBlocks int, linearOnly bool, f *features) (dirShape, error) {
 	var s dirShape
-	s.leaves = packLeaves(ents, 2*recLen(2))
+	usable := f.dirUsable()
+	s.leaves = packLeaves(ents, 2*recLen(2), usable)
 	if len(s.leaves) <= 1 || linearOnly {
 		s.blocks = max(len(s.leaves), minBlocks)
 		return s, nil
@@ -77,29 +78,36 @@ func shapeDir(ents []dirent, seed [4]uint32, minBlocks int, linearOnly bool) (di
 		return a.name < b.name
 	})
 	s.indexed = true
-	s.leaves = packLeaves(hashed, 0)
+	s.leaves = packLeaves(hashed, 0, usable)
 	n := len(s.leaves)
-	switch {
-	case n <= dxRootLimit:
-		s.levels = 0
-	case (n+dxNodeLimit-1)/dxNodeLimit <= dxRootLimit:
-		s.levels = 1
-		s.nodes = (n + dxNodeLimit - 1) / dxNodeLimit
-	default:
-		return s, fmt.Errorf("directory of %d entries needs more than %d index levels", len(ents), dxMaxLevels+1)
+	levels, nodes := dxLevels(n, f.dxRootLimit(), f.dxNodeLimit())
+	if levels > dxMaxLevels {
+		return s, fmt.Errorf("%d entries in %d blocks need %d levels of hash index; more than %d would need the large_dir feature", len(ents), n, levels+1, dxMaxLevels+1)
 	}
+	s.levels, s.nodes = levels, nodes
 	s.blocks = 1 + n + s.nodes
 	return s, nil
 }
 
-// packLeaves fills blocks in order; first is the space already used in the
-// first block.
-func packLeaves(ents []dirent, first int) [][]dirent {
+// dxLevels returns how many index levels below the root n leaves need
+// and how many index nodes that makes.
+func dxLevels(n, rootLimit, nodeLimit int) (levels, nodes int) {
+	for n > rootLimit {
+		n = (n + nodeLimit - 1) / nodeLimit
+		nodes += n
+		levels++
+	}
+	return levels, nodes
+}
+
+// packLeaves fills blocks of usable bytes in order; first is the space
+// already used in the first block.
+func packLeaves(ents []dirent, first, usable int) [][]dirent {
 	var leaves [][]dirent
 	used, start := first, 0
 	for i, e := range ents {
 		r := recLen(len(e.name))
-		if used+r > dirUsable {
+		if used+r > usable {
 			leaves = append(leaves, ents[start:i])
 			start, used = i, 0
 		}
@@ -121,8 +129,9 @@ func (s *dirShape) leafHash(i int) uint32 {
 }
 
 // encodeDir returns the blocks of a directory with inode self and parent
-// parent, checksummed with the inode's checksum seed.
-func encodeDir(s *dirShape, self, parent uint32, csumSeed uint32) [][]byte {
+// parent, checksummed with the inode's checksum seed if f has checksums.
+func encodeDir(s *dirShape, self, parent uint32, csumSeed uint32, f *features) [][]byte {
+	d := dxFormat{csum: f.modern, seed: csumSeed, usable: f.dirUsable()}
 	blocks := make([][]byte, s.blocks)
 	for i := range blocks {
 		blocks[i] = make([]byte, BlockSize)
@@ -137,13 +146,13 @@ func encodeDir(s *dirShape, self, parent uint32, csumSeed uint32) [][]byte {
 				dots := []dirent{{name: ".", ino: self, ftype: ftDir}, {name: "..", ino: parent, ftype: ftDir}}
 				ents = append(dots, ents...)
 			}
-			putLeaf(blocks[i], ents, csumSeed)
+			d.putLeaf(blocks[i], ents)
 		}
 		return blocks
 	}
 	n := len(s.leaves)
 	for i, l := range s.leaves {
-		putLeaf(blocks[1+i], l, csumSeed)
+		d.putLeaf(blocks[1+i], l)
 	}
 	root := blocks[0]
 	putDirent(root, dirent{name: ".", ino: self, ftype: ftDir}, 12)
@@ -160,12 +169,13 @@ func encodeDir(s *dirShape, self, parent uint32, csumSeed uint32) [][]byte {
 				entries[i][0] = s.leafHash(i)
 			}
 		}
-		putDx(root, 0x20, dxRootLimit, entries, csumSeed)
+		d.putDx(root, 0x20, f.dxRootLimit(), entries)
 		return blocks
 	}
+	nodeLimit := f.dxNodeLimit()
 	rootEntries := make([][2]uint32, s.nodes)
 	for j := range s.nodes {
-		lo, hi := j*dxNodeLimit, min((j+1)*dxNodeLimit, n)
+		lo, hi := j*nodeLimit, min((j+1)*nodeLimit, n)
 		entries := make([][2]uint32, hi-lo)
 		for i := range entries {
 			entries[i] = [2]uint32{0, uint32(1 + lo + i)}
@@ -177,20 +187,27 @@ func encodeDir(s *dirShape, self, parent uint32, csumSeed uint32) [][]byte {
 		node := blocks[nb]
 		// A fake empty entry covering the block, then the index.
 		binary.LittleEndian.PutUint16(node[4:], BlockSize)
-		putDx(node, 0x08, dxNodeLimit, entries, csumSeed)
+		d.putDx(node, 0x08, nodeLimit, entries)
 		rootEntries[j] = [2]uint32{0, uint32(nb)}
 		if j > 0 {
 			rootEntries[j][0] = s.leafHash(lo)
 		}
 	}
-	putDx(root, 0x20, dxRootLimit, rootEntries, csumSeed)
+	d.putDx(root, 0x20, f.dxRootLimit(), rootEntries)
 	return blocks
+}
+
+// dxFormat is how directory blocks end: with checksum tails or not.
+type dxFormat struct {
+	csum   bool
+	seed   uint32
+	usable int
 }
 
 // putDx writes limit, count and the (hash, block) entries at off (the
 // first entry's hash slot holds limit and count), then the dx tail with
 // its checksum.
-func putDx(b []byte, off, limit int, entries [][2]uint32, csumSeed uint32) {
+func (d *dxFormat) putDx(b []byte, off, limit int, entries [][2]uint32) {
 	binary.LittleEndian.PutUint16(b[off:], uint16(limit))
 	binary.LittleEndian.PutUint16(b[off+2:], uint16(len(entries)))
 	binary.LittleEndian.PutUint32(b[off+4:], entries[0][1])
@@ -198,8 +215,11 @@ func putDx(b []byte, off, limit int, entries [][2]uint32, csumSeed uint32) {
 		binary.LittleEndian.PutUint32(b[off+8*i:], entries[i][0])
 		binary.LittleEndian.PutUint32(b[off+8*i+4:], entries[i][1])
 	}
+	if !d.csum {
+		return
+	}
 	tail := off + 8*limit
-	c := crc32c(csumSeed, b[:off+8*len(entries)])
+	c := crc32c(d.seed, b[:off+8*len(entries)])
 	c = crc32c(c, b[tail:tail+4])
 	c = crc32c(c, []byte{0, 0, 0, 0})
 	binary.LittleEndian.PutUint32(b[tail+4:], c)
@@ -214,22 +234,25 @@ func putDirent(b []byte, e dirent, rec int) {
 }
 
 // putLeaf writes entries into a leaf block, the last one stretched to the
-// checksum tail, and the tail.
-func putLeaf(b []byte, ents []dirent, csumSeed uint32) {
+// checksum tail (or the end of the block), and the tail.
+func (d *dxFormat) putLeaf(b []byte, ents []dirent) {
 	pos := 0
 	for i, e := range ents {
 		r := recLen(len(e.name))
 		if i == len(ents)-1 {
-			r = dirUsable - pos
+			r = d.usable - pos
 		}
 		putDirent(b[pos:], e, r)
 		pos += r
 	}
 	if len(ents) == 0 {
-		binary.LittleEndian.PutUint16(b[4:], dirUsable)
+		binary.LittleEndian.PutUint16(b[4:], uint16(d.usable))
 	}
-	t := b[dirUsable:]
+	if !d.csum {
+		return
+	}
+	t := b[d.usable:]
 	binary.LittleEndian.PutUint16(t[4:], dirTail)
 	t[7] = 0xDE
-	binary.LittleEndian.PutUint32(t[8:], crc32c(csumSeed, b[:dirUsable]))
+	binary.LittleEndian.PutUint32(t[8:], crc32c(d.seed, b[:d.usable]))
 }

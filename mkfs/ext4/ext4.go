@@ -1,13 +1,14 @@
-// Package ext4 writes an ext4 file system holding a given tree into a
-// region of an io.WriterAt, as `mke2fs -t ext4 -b 4096 -T default -m 0 -d`
-// would, without root, loop devices or external programs, and with the
-// same bytes on every run.
+// Package ext4 writes an ext4 (or ext3 or ext2) file system holding a
+// given tree into a region of an io.WriterAt, as
+// `mke2fs -t ext4 -b 4096 -T default -m 0 -d` would, without root, loop
+// devices or external programs, and with the same bytes on every run.
 //
 // The file system has 4096-byte blocks, 256-byte inodes and the ext4
 // feature set of Debian 12's mke2fs (has_journal, ext_attr, dir_index,
 // filetype, extent, 64bit, flex_bg, sparse_super, large_file, huge_file,
 // dir_nlink, extra_isize, metadata_csum) except resize_inode: see
-// Options for why it is left out.
+// Options for why it is left out. Options.Type selects the ext3 or ext2
+// feature set instead.
 //
 // Writing has two phases. Layout numbers the inodes and decides where
 // every block goes, in memory and from metadata alone (plus the data
@@ -47,6 +48,19 @@
 //     shared by inodes with identical sets (up to 1024 references).
 //   - Reserved inodes 1, 3-7, 9, 10 are zero with a checksum, as mke2fs
 //     leaves them; i_generation is 0 everywhere.
+//
+// ext2 and ext3 differ where their features make them:
+//   - Each group's block bitmap, inode bitmap and inode table follow its
+//     superblock backup, or start the group, as mke2fs places them
+//     without flex_bg; all other blocks are allocated from one cursor
+//     skipping them.
+//   - Files, directories, slow symlinks and the ext3 journal are block
+//     mapped. A file's indirect blocks follow its data, each after the
+//     blocks it points to (the single indirect block, then the double
+//     indirect block's children and itself, and so on).
+//   - No checksums and no *_UNINIT flags: every bitmap is written.
+//   - Inodes keep i_extra_isize 32 (nanosecond times, crtime, in-inode
+//     xattrs), as mke2fs writes them with 256-byte inodes.
 package ext4
 
 import (
@@ -60,7 +74,8 @@ import (
 
 // Options describe the file system to write.
 //
-// resize_inode is not set, and no GDT blocks are reserved for growth:
+// resize_inode is not set (for ext2 and ext3 neither), and no GDT blocks
+// are reserved for growth:
 // Linux grows such a file system online all the same (systemd-growfs
 // at first boot): ext4_resize_fs converts it to meta_bg once the
 // descriptor table needs another block (fs/ext4/resize.c,
@@ -68,6 +83,14 @@ import (
 // would cost up to 1024 reserved blocks per backup group and the
 // double-indirect resize inode (spec A14).
 type Options struct {
+	// Type selects the feature set of `mke2fs -T default -t Type` on
+	// Debian 12 (less resize_inode): "ext4" (or ""), "ext3" (ext2 with a
+	// journal) or "ext2" (sparse_super, large_file, filetype, dir_index,
+	// ext_attr: block maps instead of extents, no checksums, 32-byte
+	// group descriptors, each group's bitmaps and inode table inside the
+	// group, at most 64998 subdirectories, files up to about 2 TiB, at
+	// most 16 TiB in all).
+	Type string
 	// Size is the size of the region in bytes. The file system has
 	// Size/4096 blocks, less a last block group too small to be useful,
 	// as mke2fs drops it.
@@ -88,8 +111,9 @@ type Options struct {
 	// system always has room for the tree's inodes.
 	InodeRatio int64
 	Inodes     uint64
-	// NoJournal leaves out the journal (has_journal). File systems under
-	// 8 MiB never get one, as with mke2fs.
+	// NoJournal leaves out the journal (has_journal) of ext3 and ext4.
+	// File systems under 8 MiB never get one, as with mke2fs; ext2 never
+	// has one.
 	NoJournal bool
 	// Workers bounds the goroutines copying file data (0: GOMAXPROCS,
 	// at most 16). It never changes the bytes written.

@@ -36,8 +36,6 @@ const (
 	InodeSize      = 256
 	blocksPerGroup = 8 * BlockSize // one block bitmap block
 	inodesPerBlock = BlockSize / InodeSize
-	descSize       = 64 // 64bit feature
-	descsPerBlock  = BlockSize / descSize
 	extraIsize     = 32
 	firstIno       = 11 // s_first_ino: lost+found
 	rootIno        = 2
@@ -58,14 +56,18 @@ type geometry struct {
 	ipg       uint32 // inodes per group
 	itb       uint32 // inode table blocks per group
 	gdtBlocks uint32 // blocks of group descriptors (no reserved GDT blocks)
+	// flex: flex_bg, the bitmaps and inode tables of all groups are
+	// packed at the start; else each group starts with its own (after
+	// its superblock backup) as mke2fs places them without flex_bg.
+	flex bool
 }
 
 // newGeometry computes the geometry as ext2fs_initialize does for a
 // device of size bytes that should hold at least inodes inodes: ipg rounded
 // up to fill whole inode table blocks, and a last group too small for its
 // own metadata plus 50 blocks dropped.
-func newGeometry(size int64, inodes uint64) (geometry, error) {
-	var g geometry
+func newGeometry(size int64, inodes uint64, f *features) (geometry, error) {
+	g := geometry{flex: f.modern}
 	if size < 0 {
 		return g, fmt.Errorf("negative size %d", size)
 	}
@@ -75,11 +77,11 @@ func newGeometry(size int64, inodes uint64) (geometry, error) {
 	}
 	for {
 		if g.blocks == 0 {
-			return g, geoErr(growBlock, "%d bytes is too small for an ext4 file system", size)
+			return g, geoErr(growBlock, "%d bytes is too small for an %s file system", size, f.name)
 		}
 		groups := (g.blocks + blocksPerGroup - 1) / blocksPerGroup
-		if groups > 1<<32-1 {
-			return g, geoErr(growNever, "%d bytes is too large for an ext4 file system", size)
+		if groups > 1<<32-1 || (f.descSize < 64 && g.blocks > 1<<32-1) {
+			return g, geoErr(growNever, "%d bytes is too large for an %s file system", size, f.name)
 		}
 		g.groups = uint32(groups)
 		ipg := (inodes + groups - 1) / groups
@@ -88,11 +90,11 @@ func newGeometry(size int64, inodes uint64) (geometry, error) {
 			return g, geoErr(growGroup, "%d inodes do not fit in %d bytes (at most %d per group of 128 MiB)", inodes, size, blocksPerGroup)
 		}
 		if ipg*groups > 1<<32-1 {
-			return g, geoErr(growNever, "%d inodes are more than ext4 allows", ipg*groups)
+			return g, geoErr(growNever, "%d inodes are more than %s allows", ipg*groups, f.name)
 		}
 		g.ipg = uint32(ipg)
 		g.itb = g.ipg / inodesPerBlock
-		g.gdtBlocks = uint32((groups + descsPerBlock - 1) / descsPerBlock)
+		g.gdtBlocks = uint32((groups*f.descSize + BlockSize - 1) / BlockSize)
 
 		overhead := uint64(2 + g.itb)
 		if hasSuper(g.groups - 1) {
@@ -101,7 +103,7 @@ func newGeometry(size int64, inodes uint64) (geometry, error) {
 		rem := g.blocks % blocksPerGroup
 		if rem != 0 && rem < overhead+50 {
 			if g.groups == 1 {
-				return g, geoErr(growBlock, "%d bytes is too small for an ext4 file system", size)
+				return g, geoErr(growBlock, "%d bytes is too small for an %s file system", size, f.name)
 			}
 			g.blocks -= rem
 			continue
@@ -154,7 +156,10 @@ func (g *geometry) superBlocks(group uint32) uint64 {
 // reserved is the number of blocks at the start of group that the
 // allocator skips.
 func (g *geometry) reserved(group uint32) uint64 {
-	return g.superBlocks(group)
+	if g.flex {
+		return g.superBlocks(group)
+	}
+	return g.superBlocks(group) + 2 + uint64(g.itb)
 }
 
 // backups is the number of groups before group with a superblock copy

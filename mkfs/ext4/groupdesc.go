@@ -18,7 +18,9 @@ type groupDesc struct {
 	itableUnused                         uint32
 }
 
-func (d *groupDesc) encode(b []byte, group uint32, fsSeed uint32) {
+// encode writes the descriptor of group into b. Without 64bit it is the
+// 32-byte ext2 descriptor: no high halves, checksums or flags.
+func (d *groupDesc) encode(b []byte, group uint32, fsSeed uint32, f *features) {
 	le := binary.LittleEndian
 	le.PutUint32(b[0x00:], uint32(d.blockBitmap))
 	le.PutUint32(b[0x04:], uint32(d.inodeBitmap))
@@ -26,6 +28,9 @@ func (d *groupDesc) encode(b []byte, group uint32, fsSeed uint32) {
 	le.PutUint16(b[0x0C:], uint16(d.freeBlocks))
 	le.PutUint16(b[0x0E:], uint16(d.freeInodes))
 	le.PutUint16(b[0x10:], uint16(d.usedDirs))
+	if !f.modern {
+		return
+	}
 	le.PutUint16(b[0x12:], d.flags)
 	le.PutUint16(b[0x18:], uint16(d.blockBitmapCsum))
 	le.PutUint16(b[0x1A:], uint16(d.inodeBitmapCsum))
@@ -40,6 +45,6 @@ func (d *groupDesc) encode(b []byte, group uint32, fsSeed uint32) {
 	le.PutUint16(b[0x38:], uint16(d.blockBitmapCsum>>16))
 	le.PutUint16(b[0x3A:], uint16(d.inodeBitmapCsum>>16))
 	le.PutUint16(b[0x1E:], 0)
-	c := crc32c(crc32c(fsSeed, le32(group)), b[:descSize])
+	c := crc32c(crc32c(fsSeed, le32(group)), b[:f.descSize])
 	le.PutUint16(b[0x1E:], uint16(c))
 }

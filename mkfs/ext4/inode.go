@@ -62,9 +62,9 @@ func encodeTime(t time.Time) (uint32, uint32) {
 	return uint32(int32(sec)), extra | uint32(t.Nanosecond())<<2
 }
 
-// encode writes the inode into b (InodeSize bytes) with its checksum for
-// inode number ino (generation 0).
-func (r *rawInode) encode(b []byte, ino uint32, fsSeed uint32) {
+// encode writes the inode into b (InodeSize bytes), with its checksum for
+// inode number ino (generation 0) if csum.
+func (r *rawInode) encode(b []byte, ino uint32, fsSeed uint32, csum bool) {
 	le := binary.LittleEndian
 	le.PutUint16(b[0x00:], r.mode)
 	le.PutUint16(b[0x02:], uint16(r.uid))
@@ -94,7 +94,9 @@ func (r *rawInode) encode(b []byte, ino uint32, fsSeed uint32) {
 	le.PutUint32(b[0x90:], crt)
 	le.PutUint32(b[0x94:], crx)
 	copy(b[128+extraIsize:], r.ibody)
-	inodeCsum(b, ino, fsSeed)
+	if csum {
+		inodeCsum(b, ino, fsSeed)
+	}
 }
 
 // inodeSeed is the per-inode checksum seed (generation 0).

@@ -17,14 +17,15 @@ import (
 // tree at different sizes share it; it is never changed after prepare.
 type prepared struct {
 	opts    Options
+	feat    *features
 	fsSeed  uint32
 	seed    [4]uint32 // directory hash seed
 	nodes   []*node   // by inode number; nil for unused reserved numbers
 	lastIno uint32
 	xblocks []*xblock // distinct xattr blocks, in allocation order
 	// content is the number of blocks the inodes need at the least
-	// (data, directory and symlink blocks, extent tree blocks when no
-	// backup superblock splits an extent, xattr blocks).
+	// (data, directory and symlink blocks, indirect blocks, extent tree
+	// blocks when no backup superblock splits an extent, xattr blocks).
 	content uint64
 }
 
@@ -66,9 +67,10 @@ type node struct {
 	runs []Run // regular files: the content's data runs
 	dir  dirShape
 	nblk uint64 // data (or directory, symlink) blocks
-	// minTree is the number of extent tree blocks when no backup
-	// superblock splits the data (the least it can be).
-	minTree uint64
+	// meta is the number of indirect blocks (block maps) or of extent
+	// tree blocks when no backup superblock splits the data (the least
+	// it can be).
+	meta uint64
 }
 
 type xblock struct {
@@ -129,7 +131,7 @@ func (pr *prepared) geometryAt(size int64) (geometry, error) {
 	if size < 0 {
 		return geometry{}, fmt.Errorf("negative size %d", size)
 	}
-	return newGeometry(size, pr.inodesWanted(uint64(size/BlockSize)))
+	return newGeometry(size, pr.inodesWanted(uint64(size/BlockSize)), pr.feat)
 }
 
 // inodesWanted is the number of inodes asked for in a region of raw
@@ -180,7 +182,11 @@ func prepare(ctx context.Context, root *Inode, opts Options) (*prepared, error) 
 	if root == nil || root.Kind != Dir {
 		return nil, fmt.Errorf("root must be a directory")
 	}
-	pr := &prepared{opts: opts, seed: hashSeed(opts.HashSeed)}
+	feat, err := featuresOf(opts.Type)
+	if err != nil {
+		return nil, err
+	}
+	pr := &prepared{opts: opts, feat: feat, seed: hashSeed(opts.HashSeed)}
 	pr.fsSeed = crc32c(^uint32(0), opts.UUID[:])
 	if err := pr.number(ctx, root); err != nil {
 		return nil, err
@@ -198,7 +204,7 @@ func prepare(ctx context.Context, root *Inode, opts Options) (*prepared, error) 
 		if err := pr.shape(n); err != nil {
 			return nil, err
 		}
-		pr.content += n.nblk + n.minTree
+		pr.content += n.nblk + n.meta
 		if n.xblk != nil {
 			key := xblockKey(n.xblk.data)
 			if x := shared[key]; x != nil && x.refs < xattrRefMax {
@@ -260,8 +266,16 @@ func (pr *prepared) number(ctx context.Context, root *Inode) error {
 	}
 	rootNode.ents = ents
 	for _, n := range pr.nodes {
-		if n != nil && !n.isDir && n.links > maxLinks {
-			return fmt.Errorf("%s: %d hard links; ext4 allows %d", pr.path(n.ino), n.links, maxLinks)
+		if n == nil || n.links <= maxLinks {
+			continue
+		}
+		if !n.isDir {
+			return fmt.Errorf("%s: %d hard links; %s allows %d", pr.path(n.ino), n.links, pr.feat.name, maxLinks)
+		}
+		if !pr.feat.modern {
+			// Without dir_nlink a directory's link count (2 plus its
+			// subdirectories) must be exact.
+			return fmt.Errorf("%s: %d subdirectories; %s allows %d", pr.path(n.ino), n.links-2, pr.feat.name, maxLinks-2)
 		}
 	}
 	return nil
@@ -418,10 +432,6 @@ func fileType(k Kind) uint8 {
 	return 0
 }
 
-// maxFileSize is the largest file an extent-mapped inode can hold with
-// 4096-byte blocks (2^32 - 1 blocks).
-const maxFileSize = (1<<32 - 1) * BlockSize
-
 // check validates one inode's metadata and encodes its xattrs.
 func (pr *prepared) check(n *node, path string) error {
 	in := n.in
@@ -433,8 +443,8 @@ func (pr *prepared) check(n *node, path string) error {
 	}
 	switch in.Kind {
 	case Regular:
-		if in.Size < 0 || in.Size > maxFileSize {
-			return fmt.Errorf("%s: size %d out of range (at most %d)", path, in.Size, int64(maxFileSize))
+		if max := pr.feat.maxFileSize(); in.Size < 0 || in.Size > max {
+			return fmt.Errorf("%s: size %d out of range (%s allows at most %d)", path, in.Size, pr.feat.name, max)
 		}
 		if in.Data != nil && in.Size > 0 {
 			runs, err := in.Data.Runs(in.Size)
@@ -485,7 +495,7 @@ func (pr *prepared) shape(n *node) error {
 		if n.lostFound {
 			minBlocks = 4 // 16 KiB, as mke2fs makes it
 		}
-		s, err := shapeDir(n.ents, pr.seed, minBlocks, n.lostFound)
+		s, err := shapeDir(n.ents, pr.seed, minBlocks, n.lostFound, pr.feat)
 		if err != nil {
 			return fmt.Errorf("%s: %w", pr.path(n.ino), err)
 		}
@@ -507,10 +517,18 @@ func (pr *prepared) shape(n *node) error {
 		}
 	}
 	if n.nblk > 0 {
-		lg := n.logical(nil)
-		n.minTree = uint64(treeBlocks(countExtents(lg, []blockRange{{0, n.nblk}})))
+		n.meta = pr.metaBlocks(n.logical(nil), []blockRange{{0, n.nblk}})
 	}
 	return nil
+}
+
+// metaBlocks is the number of extent tree or indirect blocks mapping the
+// logical ranges onto the physical ones.
+func (pr *prepared) metaBlocks(logical, physical []blockRange) uint64 {
+	if pr.feat.extents {
+		return uint64(treeBlocks(countExtents(logical, physical)))
+	}
+	return indirectBlocks(logical)
 }
 
 // logical appends to buf the logical block ranges of n's data.
@@ -627,20 +645,30 @@ func (p *Plan) allocate(ctx context.Context) error {
 	p.blockBitmap = make([]uint64, 0, g.groups)
 	p.inodeBitmap = make([]uint64, 0, g.groups)
 	p.inodeTable = make([]uint64, 0, g.groups)
-	for range g.groups {
-		p.blockBitmap = append(p.blockBitmap, a.contig(1))
+	if g.flex {
+		for range g.groups {
+			p.blockBitmap = append(p.blockBitmap, a.contig(1))
+		}
+		for range g.groups {
+			p.inodeBitmap = append(p.inodeBitmap, a.contig(1))
+		}
+		for range g.groups {
+			p.inodeTable = append(p.inodeTable, a.contig(uint64(g.itb)))
+		}
+	} else {
+		for grp := range g.groups {
+			b := groupStart(grp) + g.superBlocks(grp)
+			p.blockBitmap = append(p.blockBitmap, b)
+			p.inodeBitmap = append(p.inodeBitmap, b+1)
+			p.inodeTable = append(p.inodeTable, b+2)
+		}
 	}
-	for range g.groups {
-		p.inodeBitmap = append(p.inodeBitmap, a.contig(1))
-	}
-	for range g.groups {
-		p.inodeTable = append(p.inodeTable, a.contig(uint64(g.itb)))
-	}
-	if j := journalBlocks(g.blocks); j > 0 && !p.opts.NoJournal {
+	if j := p.journalAt(g); j > 0 {
 		t := p.opts.Time
 		p.journal = &node{ino: journalIno, links: 1, size: j * BlockSize, nblk: j,
 			runs: []Run{{Offset: 0, Length: int64(j) * BlockSize}},
 			in:   &Inode{Kind: Regular, Perm: 0o600, Atime: t, Mtime: t, Ctime: t, Crtime: t}}
+		p.journal.meta = p.metaBlocks([]blockRange{{0, j}}, []blockRange{{0, j}})
 		p.allocNode(a, p.journal, nil)
 	}
 	var lbuf []blockRange
@@ -660,16 +688,20 @@ func (p *Plan) allocate(ctx context.Context) error {
 	return nil
 }
 
-// allocNode allocates n's data blocks, its extent tree and its xattr
-// block. lbuf is scratch space, returned for reuse.
+// allocNode allocates n's data blocks, its extent tree or indirect
+// blocks and its xattr block. lbuf is scratch space, returned for reuse.
 func (p *Plan) allocNode(a *allocator, n *node, lbuf []blockRange) []blockRange {
 	if p.start != nil {
 		p.start[n.ino] = a.next
 	}
 	if n.nblk > 0 {
 		phys := a.alloc(n.nblk)
-		lbuf = n.logical(lbuf)
-		a.alloc(uint64(treeBlocks(countExtents(lbuf, phys))))
+		meta := n.meta
+		if p.feat.extents {
+			lbuf = n.logical(lbuf)
+			meta = uint64(treeBlocks(countExtents(lbuf, phys)))
+		}
+		a.alloc(meta)
 	}
 	if n.xown {
 		b := a.alloc(1)[0].start
@@ -680,15 +712,19 @@ func (p *Plan) allocNode(a *allocator, n *node, lbuf []blockRange) []blockRange 
 	return lbuf
 }
 
-// place replays the allocation of n's blocks: its extents and the
-// blocks of its extent tree.
-func (p *Plan) place(n *node) (exts []extent, tree []uint64) {
+// place replays the allocation of n's blocks: where its data is (as
+// extents, also for block maps) and the blocks of its extent tree or its
+// indirect blocks.
+func (p *Plan) place(n *node) (exts []extent, meta []uint64) {
 	if n.nblk == 0 {
 		return nil, nil
 	}
 	a := &allocator{geo: &p.geo, next: p.start[n.ino]}
 	phys := a.alloc(n.nblk)
 	exts = mapExtents(n.logical(nil), phys)
-	tree = a.list(uint64(treeBlocks(len(exts))))
-	return exts, tree
+	nm := n.meta
+	if p.feat.extents {
+		nm = uint64(treeBlocks(len(exts)))
+	}
+	return exts, a.list(nm)
 }

@@ -52,7 +52,7 @@ type bandKey struct {
 }
 
 func (pr *prepared) journalAt(geo *geometry) uint64 {
-	if pr.opts.NoJournal {
+	if pr.opts.NoJournal || !pr.feat.journal {
 		return 0
 	}
 	return journalBlocks(geo.blocks)
@@ -177,7 +177,7 @@ func (pr *prepared) bandEnd(raw uint64, geo *geometry) uint64 {
 func (pr *prepared) leastBlocks(geo *geometry) uint64 {
 	n := pr.content + geo.metaBlocks()
 	if j := pr.journalAt(geo); j > 0 {
-		n += j + uint64(treeBlocks(countExtents([]blockRange{{0, j}}, []blockRange{{0, j}})))
+		n += j + pr.metaBlocks([]blockRange{{0, j}}, []blockRange{{0, j}})
 	}
 	return n
 }

@@ -60,6 +60,16 @@ func minSizeCases() []minSizeCase {
 		}, nil},
 		{"rich", richTree, nil},
 		{"rich-nojournal", richTree, noJournal},
+		{"small-files-ext2", func() *Inode { return manySmall(500) }, func(o *Options) { o.Type = "ext2" }},
+		{"130MiB-ext3", func() *Inode { return dirNode(0o755, Entry{"f", bigFile(130 * mib)}) }, func(o *Options) { o.Type = "ext3" }},
+		{"rich-ext3", richTree, func(o *Options) { o.Type = "ext3" }},
+		{"600MiB-files-ext2", func() *Inode {
+			root := dirNode(0o755)
+			for i := range 6 {
+				root.Entries = append(root.Entries, Entry{fmt.Sprint("f", i), bigFile(100*mib + int64(i)*12345)})
+			}
+			return root
+		}, func(o *Options) { o.Type = "ext2" }},
 		// Several groups: backup superblocks split extents.
 		{"600MiB-files", func() *Inode {
 			root := dirNode(0o755)

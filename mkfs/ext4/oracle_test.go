@@ -163,11 +163,17 @@ func dumpe2fsHeader(t testing.TB, img string) map[string]string {
 // it is unmounted when the test ends.
 func mountRO(t testing.TB, img string) string {
 	t.Helper()
+	return mountType(t, img, "ext4")
+}
+
+// mountType is mountRO with the given file system type.
+func mountType(t testing.TB, img, typ string) string {
+	t.Helper()
 	oracle.RequireRoot(t)
 	bin := oracle.Require(t, "mount")
 	umount := oracle.Require(t, "umount")
 	dir := t.TempDir()
-	if _, errOut, err := oracle.Run(t, bin, "-t", "ext4", "-o", "loop,ro", img, dir); err != nil {
+	if _, errOut, err := oracle.Run(t, bin, "-t", typ, "-o", "loop,ro", img, dir); err != nil {
 		t.Fatalf("mount -o loop,ro %s: %v\n%s", img, err, errOut)
 	}
 	t.Cleanup(func() {

@@ -21,6 +21,12 @@ func growFile(t *testing.T, p string, size int64) {
 // an insert into an htree directory, deletions, renames, xattrs) and
 // checks that e2fsck still finds it clean.
 func TestReadWriteMount(t *testing.T) {
+	for _, typ := range []string{"ext4", "ext3", "ext2"} {
+		t.Run(typ, func(t *testing.T) { testReadWriteMount(t, typ) })
+	}
+}
+
+func testReadWriteMount(t *testing.T, typ string) {
 	oracle.RequireRoot(t)
 	mount, umount := oracle.Require(t, "mount"), oracle.Require(t, "umount")
 	root := richTree()
@@ -31,9 +37,10 @@ func TestReadWriteMount(t *testing.T) {
 	root.Entries = append(root.Entries, Entry{"big", big})
 	opts := testOptions(128 << 20)
 	opts.Inodes = 20000
+	opts.Type = typ
 	img := writeImage(t, root, opts)
 	dir := t.TempDir()
-	if _, e, err := oracle.Run(t, mount, "-t", "ext4", "-o", "loop", img, dir); err != nil {
+	if _, e, err := oracle.Run(t, mount, "-t", typ, "-o", "loop", img, dir); err != nil {
 		t.Fatalf("mount: %v\n%s", err, e)
 	}
 	mounted := true

@@ -27,6 +27,7 @@ const (
 // superblock holds what varies in the superblock (spec A4); everything
 // else is fixed by this package's choices.
 type superblock struct {
+	feat        *features
 	geo         geometry
 	freeBlocks  uint64
 	freeInodes  uint64
@@ -95,7 +96,9 @@ func (sb *superblock) encode() []byte {
 	if sb.journal {
 		b[0xFD] = 1 // s_jnl_backup_type: EXT3_JNL_BACKUP_BLOCKS
 	}
-	le.PutUint16(b[0xFE:], descSize)
+	if sb.feat.modern {
+		le.PutUint16(b[0xFE:], uint16(sb.feat.descSize))
+	}
 	le.PutUint32(b[0x100:], 0x000C)      // default mount options: user_xattr, acl
 	putTime32(b[0x108:], 0x276, sb.time) // s_mkfs_time
 	if sb.journal {
@@ -108,9 +111,11 @@ func (sb *superblock) encode() []byte {
 	le.PutUint16(b[0x15C:], extraIsize) // s_min_extra_isize
 	le.PutUint16(b[0x15E:], extraIsize) // s_want_extra_isize
 	le.PutUint32(b[0x160:], 0x1)        // signed directory hash
-	b[0x174] = logFlex
-	b[0x175] = 1 // crc32c
 	le.PutUint32(b[0x248:], uint32(sb.overhead))
-	le.PutUint32(b[0x3FC:], crc32c(^uint32(0), b[:0x3FC]))
+	if sb.feat.modern {
+		b[0x174] = logFlex
+		b[0x175] = 1 // crc32c
+		le.PutUint32(b[0x3FC:], crc32c(^uint32(0), b[:0x3FC]))
+	}
 	return b
 }

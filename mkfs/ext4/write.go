@@ -185,7 +185,7 @@ func (p *Plan) writeMeta(m *metaWriter) error {
 	for _, x := range p.xblocks {
 		b := make([]byte, BlockSize)
 		copy(b, x.data)
-		xblockFinish(b, x.refs, p.xblk[x.idx], p.fsSeed)
+		xblockFinish(b, x.refs, p.xblk[x.idx], p.fsSeed, p.feat.modern)
 		if err := m.block(p.xblk[x.idx], b); err != nil {
 			return err
 		}
@@ -194,7 +194,8 @@ func (p *Plan) writeMeta(m *metaWriter) error {
 }
 
 // writeBlocks writes the directory or symlink blocks and the extent tree
-// blocks of n and returns its i_block and the number of tree blocks.
+// or indirect blocks of n and returns its i_block and the number of tree
+// or indirect blocks.
 func (p *Plan) writeBlocks(m *metaWriter, n *node) ([60]byte, int, error) {
 	var iblock [60]byte
 	in := n.in
@@ -202,7 +203,7 @@ func (p *Plan) writeBlocks(m *metaWriter, n *node) ([60]byte, int, error) {
 	exts, tree := p.place(n)
 	switch {
 	case in.Kind == Dir:
-		for i, b := range encodeDir(&n.dir, n.ino, n.parent, seed) {
+		for i, b := range encodeDir(&n.dir, n.ino, n.parent, seed, p.feat) {
 			if err := m.block(physical(exts, uint64(i)), b); err != nil {
 				return iblock, 0, err
 			}
@@ -226,6 +227,10 @@ func (p *Plan) writeBlocks(m *metaWriter, n *node) ([60]byte, int, error) {
 	case in.Kind == FIFO || in.Kind == Socket:
 		return iblock, 0, nil
 	}
+	if !p.feat.extents {
+		iblock, err := encodeBlockMap(exts, tree, m.block)
+		return iblock, len(tree), err
+	}
 	iblock, blocks := encodeTree(exts, tree, seed)
 	for i, b := range blocks {
 		if err := m.block(tree[i], b); err != nil {
@@ -233,6 +238,38 @@ func (p *Plan) writeBlocks(m *metaWriter, n *node) ([60]byte, int, error) {
 		}
 	}
 	return iblock, len(tree), nil
+}
+
+// encodeBlockMap writes the indirect blocks (at the blocks in meta) that
+// map exts and returns i_block.
+func encodeBlockMap(exts []extent, meta []uint64, emit func(uint64, []byte) error) ([60]byte, error) {
+	var iblock [60]byte
+	m := blockMapper{emit: emit}
+	m.meta = func() uint64 {
+		b := meta[0]
+		meta = meta[1:]
+		return b
+	}
+	for _, e := range exts {
+		if err := m.mapRange(uint64(e.logical), uint64(e.length), e.physical); err != nil {
+			return iblock, err
+		}
+	}
+	if err := m.finish(); err != nil {
+		return iblock, err
+	}
+	for i, v := range m.iblock {
+		binary.LittleEndian.PutUint32(iblock[4*i:], v)
+	}
+	return iblock, nil
+}
+
+// journalMap returns the journal's i_block, without writing its
+// indirect blocks again.
+func (p *Plan) journalMap(exts []extent) [60]byte {
+	_, meta := p.place(p.journal)
+	iblock, _ := encodeBlockMap(exts, meta, func(uint64, []byte) error { return nil })
+	return iblock
 }
 
 var kindMode = map[Kind]uint16{
@@ -253,7 +290,7 @@ func (p *Plan) rawInode(n *node, iblock [60]byte, treeBlocks int) rawInode {
 		ibody:  n.ibody,
 	}
 	if n.isDir && n.links > maxLinks {
-		r.links = 1 // dir_nlink
+		r.links = 1 // dir_nlink (without it Layout refuses)
 	}
 	blocks := n.nblk + uint64(treeBlocks)
 	if n.xblk != nil {
@@ -262,6 +299,7 @@ func (p *Plan) rawInode(n *node, iblock [60]byte, treeBlocks int) rawInode {
 	}
 	r.blocks512 = blocks * (BlockSize / 512)
 	switch {
+	case !p.feat.extents:
 	case in.Kind == Regular || in.Kind == Dir || (in.Kind == Symlink && !n.fast):
 		r.flags |= flagExtents
 	}
@@ -307,7 +345,9 @@ func (p *Plan) writeInodes(m *metaWriter) error {
 				binary.LittleEndian.PutUint32(b[0x0C:], t)
 				binary.LittleEndian.PutUint32(b[0x10:], t)
 			}
-			inodeCsum(b, ino, p.fsSeed)
+			if p.feat.modern {
+				inodeCsum(b, ino, p.fsSeed)
+			}
 			continue
 		}
 		var iblock [60]byte
@@ -315,13 +355,17 @@ func (p *Plan) writeInodes(m *metaWriter) error {
 		var err error
 		if n == p.journal {
 			exts, tree := p.place(n)
-			iblock, _ = encodeTree(exts, tree, inodeSeed(p.fsSeed, n.ino))
+			if p.feat.extents {
+				iblock, _ = encodeTree(exts, tree, inodeSeed(p.fsSeed, n.ino))
+			} else {
+				iblock = p.journalMap(exts)
+			}
 			nt = len(tree)
 		} else if iblock, nt, err = p.writeBlocks(m, n); err != nil {
 			return err
 		}
 		r := p.rawInode(n, iblock, nt)
-		r.encode(b, ino, p.fsSeed)
+		r.encode(b, ino, p.fsSeed, p.feat.modern)
 	}
 	return flush()
 }
@@ -340,6 +384,7 @@ func (p *Plan) nodeAt(ino uint32) *node {
 // superblock with all their backups.
 func (p *Plan) writeGroups(m *metaWriter, jnlBlocks [17]uint32) error {
 	g := &p.geo
+	f := p.feat
 	last := g.groups - 1
 	dirs := make([]uint32, g.groups)
 	for _, n := range p.nodes {
@@ -351,8 +396,8 @@ func (p *Plan) writeGroups(m *metaWriter, jnlBlocks [17]uint32) error {
 	var freeBlocks, overhead uint64
 	bitmap := make([]byte, BlockSize)
 	for grp := uint32(0); grp < g.groups; grp++ {
-		gs, gb, sbb := groupStart(grp), g.groupBlocks(grp), g.superBlocks(grp)
-		overhead += sbb + 2 + uint64(g.itb)
+		gs, gb, res := groupStart(grp), g.groupBlocks(grp), g.reserved(grp)
+		overhead += g.superBlocks(grp) + 2 + uint64(g.itb)
 		var u uint64
 		if p.end > gs {
 			u = min(p.end-gs, gb)
@@ -364,13 +409,15 @@ func (p *Plan) writeGroups(m *metaWriter, jnlBlocks [17]uint32) error {
 			usedDirs:    dirs[grp],
 			flags:       bgItableZero,
 		}
-		used := sbb
-		if grp != last && u == 0 {
+		used := res
+		// Without checksums there are no *_UNINIT flags: every bitmap is
+		// written.
+		if f.modern && grp != last && u == 0 {
 			d.flags |= bgBlockUninit
 		} else {
 			clear(bitmap)
-			setBits(bitmap, 0, max(u, sbb))
-			used = max(u, sbb)
+			used = max(u, res)
+			setBits(bitmap, 0, used)
 			for _, h := range p.holes {
 				if h.start >= gs && h.start < gs+gb {
 					clearBits(bitmap, h.start-gs, h.start-gs+h.count)
@@ -391,7 +438,7 @@ func (p *Plan) writeGroups(m *metaWriter, jnlBlocks [17]uint32) error {
 		}
 		d.freeInodes = g.ipg - uint32(ui)
 		d.itableUnused = g.ipg - uint32(ui)
-		if ui == 0 {
+		if f.modern && ui == 0 {
 			d.flags |= bgInodeUninit
 		} else {
 			clear(bitmap)
@@ -402,12 +449,13 @@ func (p *Plan) writeGroups(m *metaWriter, jnlBlocks [17]uint32) error {
 				return err
 			}
 		}
-		d.encode(gdt[int(grp)*descSize:], grp, p.fsSeed)
+		d.encode(gdt[uint64(grp)*f.descSize:], grp, p.fsSeed, f)
 	}
 	if p.journal != nil {
 		overhead += p.journal.nblk
 	}
 	sb := superblock{
+		feat:       f,
 		geo:        *g,
 		freeBlocks: freeBlocks,
 		freeInodes: uint64(g.ipg)*uint64(g.groups) - uint64(p.lastIno),
@@ -417,13 +465,9 @@ func (p *Plan) writeGroups(m *metaWriter, jnlBlocks [17]uint32) error {
 		journal:    p.journal != nil,
 		jnlBlocks:  jnlBlocks,
 		overhead:   overhead,
-		compat:     compatExtAttr | compatDirIndex,
-		incompat:   incompatFiletype | incompatExtents | incompat64bit | incompatFlexBG,
-		roCompat: roCompatSparseSuper | roCompatLargeFile | roCompatHugeFile |
-			roCompatDirNlink | roCompatExtraIsize | roCompatMetadataCsum,
-	}
-	if sb.journal {
-		sb.compat |= compatHasJournal
+		compat:     f.compat(p.journal != nil),
+		incompat:   f.incompat(),
+		roCompat:   f.roCompat(),
 	}
 	copy(sb.label[:], p.opts.Label)
 	for grp := uint32(0); grp < g.groups; grp++ {

@@ -223,11 +223,14 @@ func xattrHash(e xentry) uint32 {
 	return h
 }
 
-// xblockCsum sets the refcount and the checksum of an xattr block at
-// physical block blk.
-func xblockFinish(b []byte, refs uint32, blk uint64, fsSeed uint32) {
+// xblockFinish sets the refcount and, if csum, the checksum of an xattr
+// block at physical block blk.
+func xblockFinish(b []byte, refs uint32, blk uint64, fsSeed uint32, csum bool) {
 	binary.LittleEndian.PutUint32(b[4:], refs)
 	binary.LittleEndian.PutUint32(b[16:], 0)
+	if !csum {
+		return
+	}
 	c := crc32c(crc32c(fsSeed, le64(blk)), b)
 	binary.LittleEndian.PutUint32(b[16:], c)
 }
