@@ -22,12 +22,7 @@ const (
 	ftSymlink  = 7
 )
 
-const (
-	dirTail = 12
-	// dxMaxLevels is the most index levels below the root: 2 would need
-	// large_dir, which older kernels and GRUB do not read.
-	dxMaxLevels = 1
-)
+const dirTail = 12
 
 type dirent struct {
 	name  string
@@ -53,7 +48,8 @@ type dirShape struct {
 }
 
 // shapeDir lays out ents (sorted by name). minBlocks pads a linear
-// directory (lost+found has 4 blocks); linearOnly keeps it unindexed.
+// directory (lost+found has 4 blocks); linearOnly keeps it unindexed. It
+// fails when the hash index would need more levels than f allows.
 func shapeDir(ents []dirent, seed [4]uint32, minBlocks int, linearOnly bool, f *features) (dirShape, error) {
 	var s dirShape
 	usable := f.dirUsable()
@@ -81,8 +77,8 @@ func shapeDir(ents []dirent, seed [4]uint32, minBlocks int, linearOnly bool, f *
 	s.leaves = packLeaves(hashed, 0, usable)
 	n := len(s.leaves)
 	levels, nodes := dxLevels(n, f.dxRootLimit(), f.dxNodeLimit())
-	if levels > dxMaxLevels {
-		return s, fmt.Errorf("%d entries in %d blocks need %d levels of hash index; more than %d would need the large_dir feature", len(ents), n, levels+1, dxMaxLevels+1)
+	if levels > f.dxMaxLevels {
+		return s, fmt.Errorf("%d entries in %d blocks need %d levels of hash index; more than %d would need the large_dir feature", len(ents), n, levels+1, f.dxMaxLevels+1)
 	}
 	s.levels, s.nodes = levels, nodes
 	s.blocks = 1 + n + s.nodes

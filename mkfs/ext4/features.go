@@ -11,12 +11,16 @@ type features struct {
 	extents  bool // extent; else block maps
 	modern   bool // 64bit, flex_bg, huge_file, dir_nlink, extra_isize, metadata_csum
 	descSize uint64
+	// dxMaxLevels is the most hash index levels below a directory's
+	// root block: 2 would need large_dir, which older kernels, GRUB and
+	// e2fsprogs before 1.44 do not read.
+	dxMaxLevels int
 }
 
 var (
-	ext2Features = features{name: "ext2", descSize: 32}
-	ext3Features = features{name: "ext3", journal: true, descSize: 32}
-	ext4Features = features{name: "ext4", journal: true, extents: true, modern: true, descSize: 64}
+	ext2Features = features{name: "ext2", descSize: 32, dxMaxLevels: 1}
+	ext3Features = features{name: "ext3", journal: true, descSize: 32, dxMaxLevels: 1}
+	ext4Features = features{name: "ext4", journal: true, extents: true, modern: true, descSize: 64, dxMaxLevels: 1}
 )
 
 func featuresOf(typ string) (*features, error) {

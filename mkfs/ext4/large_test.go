@@ -48,8 +48,8 @@ func TestLargeDirectory(t *testing.T) {
 	compareTree(t, mountRO(t, img), root, viaMount)
 }
 
-// TestHtreeTwoLevels needs more than 507 leaf blocks: an index node
-// level between the root and the leaves.
+// TestHtreeTwoLevels needs more than 507 leaf blocks (508 without
+// checksums): an index node level between the root and the leaves.
 func TestHtreeTwoLevels(t *testing.T) {
 	root := dirNode(0o755)
 	big := dirNode(0o755)
@@ -66,18 +66,108 @@ func TestHtreeTwoLevels(t *testing.T) {
 		three.Entries = append(three.Entries, Entry{fmt.Sprintf("%03d", i) + strings.Repeat("z", 250), fileNode(0o644, nil)})
 	}
 	root.Entries = []Entry{{"big", big}, {"two", two}, {"three", three}}
-	img := writeImage(t, root, testOptions(128<<20))
-	fsckClean(t, img)
-	fsckStable(t, img)
-	if out := debugfs(t, img, "htree /big"); !strings.Contains(out, "Indirect levels: 1") {
-		t.Errorf("htree /big:\n%.500s", out)
+	for _, typ := range []string{"ext4", "ext3", "ext2"} {
+		t.Run(typ, func(t *testing.T) {
+			opts := testOptions(128 << 20)
+			opts.Type = typ
+			img := writeImage(t, root, opts)
+			fsckClean(t, img)
+			fsckStable(t, img)
+			if out := debugfs(t, img, "htree /big"); !strings.Contains(out, "Indirect levels: 1") {
+				t.Errorf("htree /big:\n%.500s", out)
+			}
+			want := "0x81000"
+			if typ != "ext4" {
+				want = "0x1000"
+			}
+			for _, d := range []string{"/two", "/three"} {
+				if f := inodeFlags(t, img, d); f != want {
+					t.Errorf("%s flags %s, want %s", d, f, want)
+				}
+			}
+			compareTree(t, mountType(t, img, typ), root, viaMount)
+		})
 	}
-	for _, d := range []string{"/two", "/three"} {
-		if f := inodeFlags(t, img, d); f != "0x81000" {
-			t.Errorf("%s flags %s, want extents and index", d, f)
-		}
+}
+
+// TestHtreeHuge writes a directory of 300000 long names (5000 leaves,
+// 10 index nodes) as ext4 and ext3, and looks names up through the
+// kernel. The names share a few inodes, which keeps e2fsck quick.
+func TestHtreeHuge(t *testing.T) {
+	if testing.Short() {
+		t.Skip("300000 directory entries")
 	}
-	compareTree(t, mountRO(t, img), root, viaMount)
+	const n = 300000
+	targets := make([]*Inode, n/60000+1)
+	for i := range targets {
+		targets[i] = fileNode(0o644, []byte(fmt.Sprint("target ", i)))
+	}
+	name := func(i int) string {
+		return fmt.Sprintf("%07d-%s", i, strings.Repeat("long-name-", 3+i%5))
+	}
+	big := dirNode(0o755)
+	big.Entries = make([]Entry, n)
+	for i := range n {
+		big.Entries[i] = Entry{name(i), targets[i/60000]}
+	}
+	root := dirNode(0o755, Entry{"big", big})
+	for _, typ := range []string{"ext4", "ext3"} {
+		t.Run(typ, func(t *testing.T) {
+			opts := testOptions(256 << 20)
+			opts.Type = typ
+			img := writeImage(t, root, opts)
+			fsckClean(t, img)
+			fsckStable(t, img)
+			out := debugfs(t, img, "htree /big")
+			if !strings.Contains(out, "Indirect levels: 1") {
+				t.Errorf("htree /big:\n%.500s", out)
+			}
+			// Every name once in the index dump and in the listing.
+			names := regexp.MustCompile(`\b[0-9]{7}-(long-name-)+`)
+			if got := len(names.FindAllString(out, -1)); got != n {
+				t.Errorf("debugfs htree shows %d of %d names", got, n)
+			}
+			if got := len(names.FindAllString(debugfs(t, img, "ls /big"), -1)); got != n {
+				t.Errorf("debugfs ls shows %d of %d names", got, n)
+			}
+			dir := mountType(t, img, typ)
+			r := randSource(11)
+			for range 2000 {
+				i := r.IntN(n)
+				b, err := os.ReadFile(filepath.Join(dir, "big", name(i)))
+				if err != nil || string(b) != fmt.Sprint("target ", i/60000) {
+					t.Fatalf("%s: %q, %v", name(i), b, err)
+				}
+				if _, err := os.Lstat(filepath.Join(dir, "big", name(i)+"x")); !os.IsNotExist(err) {
+					t.Fatalf("%sx: %v, want not found", name(i), err)
+				}
+			}
+		})
+	}
+}
+
+// TestHtreeLevelLimit: a directory whose index would need more levels
+// than the feature set allows is refused by name. The real limit (two
+// levels below the root need large_dir) takes 258571 leaf blocks; a
+// feature set allowing no index node level shows the same path.
+func TestHtreeLevelLimit(t *testing.T) {
+	if levels, nodes := dxLevels(507*510, 507, 510); levels != 1 || nodes != 507 {
+		t.Errorf("507*510 leaves: %d levels, %d nodes", levels, nodes)
+	}
+	if levels, _ := dxLevels(507*510+1, 507, 510); levels != 2 {
+		t.Errorf("507*510+1 leaves: %d levels", levels)
+	}
+	big := dirNode(0o755)
+	for i := range 9000 {
+		big.Entries = append(big.Entries, Entry{fmt.Sprintf("%05d", i) + strings.Repeat("x", 250), fileNode(0o644, nil)})
+	}
+	root := dirNode(0o755, Entry{"a", dirNode(0o755, Entry{"big", big})})
+	f := ext4Features
+	f.dxMaxLevels = 0
+	_, err := prepareFeatures(context.Background(), root, testOptions(0), &f)
+	if err == nil || !strings.HasPrefix(err.Error(), "/a/big: 9000 entries in ") || !strings.Contains(err.Error(), "large_dir") {
+		t.Errorf("err = %v", err)
+	}
 }
 
 func TestDeepNesting(t *testing.T) {

@@ -176,15 +176,19 @@ func (p *Plan) Stats() Stats {
 
 // prepare validates the tree and does the size-independent work.
 func prepare(ctx context.Context, root *Inode, opts Options) (*prepared, error) {
+	feat, err := featuresOf(opts.Type)
+	if err != nil {
+		return nil, err
+	}
+	return prepareFeatures(ctx, root, opts, feat)
+}
+
+func prepareFeatures(ctx context.Context, root *Inode, opts Options, feat *features) (*prepared, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
 	if root == nil || root.Kind != Dir {
 		return nil, fmt.Errorf("root must be a directory")
-	}
-	feat, err := featuresOf(opts.Type)
-	if err != nil {
-		return nil, err
 	}
 	pr := &prepared{opts: opts, feat: feat, seed: hashSeed(opts.HashSeed)}
 	pr.fsSeed = crc32c(^uint32(0), opts.UUID[:])
