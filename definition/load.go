@@ -600,7 +600,7 @@ func (p *Partition) finish(typeSet bool, o *Options) error {
 // systems of the Format= value fs itself.
 func WritesFS(fs string) bool {
 	switch fs {
-	case "ext4", "vfat":
+	case "ext2", "ext3", "ext4", "vfat":
 		return true
 	}
 	return false

@@ -123,6 +123,7 @@ func (b *build) scanContent(ctx context.Context) error {
 			}}
 		default:
 			c.fs = &ext4FS{root: ext4Tree(tree), opts: ext4.Options{
+				Type:     p.Def.Format,
 				Label:    mangleLabel(p.Label, 16),
 				UUID:     p.FSUUID,
 				HashSeed: seedrand.Ext4HashSeed(p.FSUUID),
