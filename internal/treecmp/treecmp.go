@@ -129,12 +129,17 @@ func stat(path string) (*Entry, error) {
 }
 
 func xattrs(path string) (map[string]string, error) {
-	buf := make([]byte, 64<<10)
-	n, err := unix.Llistxattr(path, buf)
-	if errors.Is(err, unix.ENOTSUP) {
+	// Ask for sizes first: most entries have no xattrs, and a 64 KiB
+	// buffer for each of them makes scanning a big tree slow.
+	n, err := unix.Llistxattr(path, nil)
+	if errors.Is(err, unix.ENOTSUP) || err == nil && n == 0 {
 		return nil, nil
 	}
 	if err != nil {
+		return nil, &os.PathError{Op: "listxattr", Path: path, Err: err}
+	}
+	buf := make([]byte, n)
+	if n, err = unix.Llistxattr(path, buf); err != nil {
 		return nil, &os.PathError{Op: "listxattr", Path: path, Err: err}
 	}
 	m := map[string]string{}
@@ -142,9 +147,12 @@ func xattrs(path string) (map[string]string, error) {
 		if name == "" {
 			continue
 		}
-		v := make([]byte, 64<<10)
-		k, err := unix.Lgetxattr(path, name, v)
+		k, err := unix.Lgetxattr(path, name, nil)
 		if err != nil {
+			return nil, &os.PathError{Op: "getxattr " + name, Path: path, Err: err}
+		}
+		v := make([]byte, k)
+		if k, err = unix.Lgetxattr(path, name, v); err != nil {
 			return nil, &os.PathError{Op: "getxattr " + name, Path: path, Err: err}
 		}
 		m[name] = string(v[:k])
@@ -365,8 +373,13 @@ func compareData(wantPath, gotPath string, size int64, f Field, block int64) err
 	if f&Data == 0 {
 		return nil
 	}
-	buf1, buf2 := make([]byte, 1<<20), make([]byte, 1<<20)
-	for _, r := range union(wr, gr) {
+	runs := union(wr, gr)
+	var longest int64
+	for _, r := range runs {
+		longest = max(longest, r.Length)
+	}
+	buf1, buf2 := make([]byte, min(longest, 1<<20)), make([]byte, min(longest, 1<<20))
+	for _, r := range runs {
 		for off := r.Offset; off < r.Offset+r.Length; {
 			n := min(int64(len(buf1)), r.Offset+r.Length-off)
 			if _, err := io.ReadFull(io.NewSectionReader(wf, off, n), buf1[:n]); err != nil {

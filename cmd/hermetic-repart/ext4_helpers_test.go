@@ -1,0 +1,409 @@
+package main
+
+// Helpers for the Format=ext4 end-to-end tests: building an image through
+// the CLI, getting at its partitions, the e2fsprogs and mount oracles, and
+// source trees written from a description so that the same tree can be
+// made again in another order, on another file system.
+
+import (
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/hermetic-repart/hermetic-repart/imagefile"
+	"github.com/hermetic-repart/hermetic-repart/internal/oracle"
+	"github.com/hermetic-repart/hermetic-repart/internal/treecmp"
+)
+
+// jsonPart is one partition of --json=short.
+type jsonPart struct {
+	Type    string `json:"type"`
+	Label   string `json:"label"`
+	UUID    string `json:"uuid"`
+	File    string `json:"file"`
+	Offset  int64  `json:"offset"`
+	RawSize int64  `json:"raw_size"`
+}
+
+// buildImage runs `hermetic-repart --empty=create --size=auto` on dir/defs
+// (which the caller wrote) with the sources below src, writing dir/name,
+// and fails the test unless it succeeds.
+func buildImage(t testing.TB, dir, name, src string, env []string, args ...string) []jsonPart {
+	t.Helper()
+	all := append([]string{"--empty=create", "--size=auto", seedArg, "--definitions=defs",
+		"--copy-source=" + src, "--json=short", "--pretty=no"}, args...)
+	res := runCLI(t, dir, env, append(all, name)...)
+	if res.code != 0 {
+		t.Fatalf("hermetic-repart %s: exit %d\n%s", strings.Join(all, " "), res.code, res.stderr)
+	}
+	var parts []jsonPart
+	if err := json.Unmarshal([]byte(res.stdout), &parts); err != nil {
+		t.Fatalf("parsing --json=short output: %v\n%s", err, res.stdout)
+	}
+	return parts
+}
+
+// extractPart copies one partition of img into a sparse file of its own,
+// for the e2fsprogs tools, which do not take an offset.
+func extractPart(t testing.TB, img string, p jsonPart) string {
+	t.Helper()
+	src, err := os.Open(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	out := filepath.Join(t.TempDir(), "part.ext4")
+	dst, err := os.Create(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Close()
+	if err := dst.Truncate(p.RawSize); err != nil {
+		t.Fatal(err)
+	}
+	runs, err := imagefile.DataRuns(int(src.Fd()), p.Offset+p.RawSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range runs {
+		start, end := max(r.Offset, p.Offset), r.Offset+r.Length
+		if end <= start {
+			continue
+		}
+		if _, err := io.Copy(io.NewOffsetWriter(dst, start-p.Offset), io.NewSectionReader(src, start, end-start)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+// copySparse makes a sparse copy of a whole file.
+func copySparse(t testing.TB, from, to string) {
+	t.Helper()
+	st, err := os.Stat(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := extractPart(t, from, jsonPart{RawSize: st.Size()})
+	if err := os.Rename(p, to); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// e2fsck's normal output; any other line reports a problem.
+var fsckOK = regexp.MustCompile(`^(e2fsck [0-9.]+ \(.*\)|Pass [1-5]: .*|.*: \d+/\d+ files \(.*\), \d+/\d+ blocks|)$`)
+
+// fsckClean fails the test unless `e2fsck -fn` exits 0 reporting nothing.
+func fsckClean(t testing.TB, fs string) {
+	t.Helper()
+	bin := oracle.Require(t, "e2fsck")
+	out, errOut, err := oracle.Run(t, bin, "-fn", fs)
+	all := out + errOut
+	if oracle.ExitCode(err) != 0 {
+		t.Fatalf("e2fsck -fn: exit %d\n%s", oracle.ExitCode(err), all)
+	}
+	for _, l := range strings.Split(all, "\n") {
+		if !fsckOK.MatchString(l) {
+			t.Fatalf("e2fsck -fn reports a problem: %q\n%s", l, all)
+		}
+	}
+}
+
+// fsckStable fails the test unless `e2fsck -fy` on a copy changes
+// nothing: no directory re-indexed, no count fixed.
+func fsckStable(t testing.TB, fs string) {
+	t.Helper()
+	bin := oracle.Require(t, "e2fsck")
+	cp := fs + ".fy"
+	copySparse(t, fs, cp)
+	defer os.Remove(cp)
+	out, errOut, err := oracle.Run(t, bin, "-fy", cp)
+	all := out + errOut
+	if oracle.ExitCode(err) != 0 || strings.Contains(all, "FILE SYSTEM WAS MODIFIED") {
+		t.Fatalf("e2fsck -fy: exit %d\n%s", oracle.ExitCode(err), all)
+	}
+	for _, l := range strings.Split(all, "\n") {
+		if !fsckOK.MatchString(l) {
+			t.Fatalf("e2fsck -fy reports: %q\n%s", l, all)
+		}
+	}
+}
+
+// debugfs runs one debugfs request on fs and returns its output.
+func debugfs(t testing.TB, fs, req string) string {
+	t.Helper()
+	bin := oracle.Require(t, "debugfs")
+	out, errOut, err := oracle.Run(t, bin, "-R", req, fs)
+	if err != nil {
+		t.Fatalf("debugfs -R %q: %v\n%s", req, err, errOut)
+	}
+	return out
+}
+
+// dumpe2fsHeader returns `dumpe2fs -h` as a map of field to value.
+func dumpe2fsHeader(t testing.TB, fs string) map[string]string {
+	t.Helper()
+	bin := oracle.Require(t, "dumpe2fs")
+	out, errOut, err := oracle.Run(t, bin, "-h", fs)
+	if err != nil {
+		t.Fatalf("dumpe2fs -h: %v\n%s", err, errOut)
+	}
+	m := map[string]string{}
+	for _, l := range strings.Split(out, "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok {
+			m[strings.TrimSpace(k)] = strings.TrimSpace(v)
+		}
+	}
+	return m
+}
+
+// mountPart loop-mounts one partition of img (as root) with the given
+// options ("ro" or "rw") and returns the mount point and a function that
+// unmounts it (also run when the test ends, if not called before).
+func mountPart(t testing.TB, img string, p jsonPart, mode string) (string, func()) {
+	t.Helper()
+	oracle.RequireRoot(t)
+	mount, umount := oracle.Require(t, "mount"), oracle.Require(t, "umount")
+	dir := t.TempDir()
+	opts := fmt.Sprintf("loop,%s,offset=%d,sizelimit=%d", mode, p.Offset, p.RawSize)
+	if _, errOut, err := oracle.Run(t, mount, "-t", "ext4", "-o", opts, img, dir); err != nil {
+		t.Fatalf("mount -o %s %s: %v\n%s", opts, img, err, errOut)
+	}
+	mounted := true
+	unmount := func() {
+		if !mounted {
+			return
+		}
+		mounted = false
+		if _, errOut, err := oracle.Run(t, umount, dir); err != nil {
+			t.Errorf("umount %s: %v\n%s", dir, err, errOut)
+		}
+	}
+	t.Cleanup(unmount)
+	return dir, unmount
+}
+
+// mountTmpfs mounts a tmpfs of the given size (as root) for the rest of
+// the test.
+func mountTmpfs(t testing.TB, size string) string {
+	t.Helper()
+	oracle.RequireRoot(t)
+	mount, umount := oracle.Require(t, "mount"), oracle.Require(t, "umount")
+	dir := t.TempDir()
+	if _, errOut, err := oracle.Run(t, mount, "-t", "tmpfs", "-o", "size="+size+",mode=0755", "tmpfs", dir); err != nil {
+		t.Fatalf("mount tmpfs: %v\n%s", err, errOut)
+	}
+	t.Cleanup(func() {
+		if _, errOut, err := oracle.Run(t, umount, dir); err != nil {
+			t.Errorf("umount %s: %v\n%s", dir, err, errOut)
+		}
+	})
+	return dir
+}
+
+// scanTree scans a tree or fails the test.
+func scanTree(t testing.TB, root string, skip func(string) bool) *treecmp.Tree {
+	t.Helper()
+	tr, err := treecmp.Scan(root, skip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}
+
+// reportDiffs fails the test with (at most 40 of) the differences.
+func reportDiffs(t testing.TB, what string, diffs []string) {
+	t.Helper()
+	if len(diffs) == 0 {
+		return
+	}
+	more := ""
+	if len(diffs) > 40 {
+		more = fmt.Sprintf("\n... and %d more", len(diffs)-40)
+		diffs = diffs[:40]
+	}
+	t.Errorf("%s: %d differences:\n%s%s", what, len(diffs), strings.Join(diffs, "\n"), more)
+}
+
+// expectImage says what an image built from a source entry holds: owners
+// 0:0 unless keepOwnership, times clamped to epoch when it is set.
+func expectImage(keepOwnership bool, epoch *int64) func(treecmp.Entry) treecmp.Entry {
+	return func(e treecmp.Entry) treecmp.Entry {
+		if !keepOwnership {
+			e.UID, e.GID = 0, 0
+		}
+		if epoch != nil {
+			e.Mtime = treecmp.Clamp(e.Mtime, *epoch)
+		}
+		return e
+	}
+}
+
+func isLostFound(p string) bool { return p == "lost+found" || strings.HasPrefix(p, "lost+found/") }
+
+// srcNode describes one entry of a source tree.
+type srcNode struct {
+	path     string
+	kind     byte   // d dir, f file, l symlink, p fifo, s socket, c/b device, h hard link
+	perm     uint32 // permission bits with setuid, setgid, sticky
+	uid, gid int
+	mtime    unix.Timespec
+	size     int64
+	runs     []imagefile.Run   // where a file has data; the rest is a hole
+	target   string            // symlink target; for h, the node it links to
+	rdev     uint64            // device number
+	xattrs   map[string]string // set with lsetxattr
+}
+
+// fill writes the bytes of a data run of the file at path: a pattern that
+// depends on the path and offset, so that misplaced data shows.
+func fill(path string, off int64, b []byte) {
+	h := fnv.New64a()
+	io.WriteString(h, path)
+	r := rand.New(rand.NewPCG(h.Sum64(), uint64(off)))
+	for i := 0; i < len(b); i += 8 {
+		v := r.Uint64()
+		for j := 0; j < 8 && i+j < len(b); j++ {
+			b[i+j] = byte(v >> (8 * j))
+		}
+	}
+}
+
+// makeTree creates the described tree below root, which must exist. With
+// order, entries are created in a shuffled order (parents still before
+// their children, link targets before links), so that directories list
+// in another order while the tree is the same.
+func makeTree(t testing.TB, root string, nodes []srcNode, order *rand.Rand) {
+	t.Helper()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	var dirs, others, links []srcNode
+	for _, n := range nodes {
+		switch n.kind {
+		case 'd':
+			dirs = append(dirs, n)
+		case 'h':
+			links = append(links, n)
+		default:
+			others = append(others, n)
+		}
+	}
+	if order != nil {
+		for _, s := range [][]srcNode{dirs, others, links} {
+			order.Shuffle(len(s), func(i, j int) { s[i], s[j] = s[j], s[i] })
+		}
+	}
+	slices.SortStableFunc(dirs, func(a, b srcNode) int { return strings.Count(a.path, "/") - strings.Count(b.path, "/") })
+	for _, d := range dirs {
+		if d.path != "." {
+			must(os.Mkdir(filepath.Join(root, d.path), 0o700))
+		}
+	}
+	for _, n := range others {
+		p := filepath.Join(root, n.path)
+		switch n.kind {
+		case 'f':
+			f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+			must(err)
+			must(f.Truncate(n.size))
+			for _, r := range n.runs {
+				b := make([]byte, r.Length)
+				fill(n.path, r.Offset, b)
+				_, err := f.WriteAt(b, r.Offset)
+				must(err)
+			}
+			must(f.Close())
+		case 'l':
+			must(os.Symlink(n.target, p))
+		case 'p':
+			must(unix.Mkfifo(p, 0o600))
+		case 's':
+			if len(p) < 100 {
+				l, err := net.Listen("unix", p)
+				must(err)
+				l.(*net.UnixListener).SetUnlinkOnClose(false)
+				must(l.Close())
+			} else {
+				must(unix.Mknod(p, unix.S_IFSOCK|0o600, 0))
+			}
+		case 'c':
+			must(unix.Mknod(p, unix.S_IFCHR|0o600, int(n.rdev)))
+		case 'b':
+			must(unix.Mknod(p, unix.S_IFBLK|0o600, int(n.rdev)))
+		default:
+			t.Fatalf("bad kind %c", n.kind)
+		}
+	}
+	for _, n := range links {
+		must(os.Link(filepath.Join(root, n.target), filepath.Join(root, n.path)))
+	}
+	// Metadata last: chown before chmod (chown clears setuid), and
+	// directory times after everything inside them was created.
+	for _, n := range append(others, dirs...) {
+		p := filepath.Join(root, n.path)
+		for _, k := range sortedKeys(n.xattrs) {
+			if err := unix.Lsetxattr(p, k, []byte(n.xattrs[k]), 0); err != nil {
+				t.Fatalf("setxattr %s %s: %v", p, k, err)
+			}
+		}
+		must(unix.Lchown(p, n.uid, n.gid))
+		if n.kind != 'l' {
+			must(unix.Fchmodat(unix.AT_FDCWD, p, n.perm, 0))
+		}
+		must(unix.UtimesNanoAt(unix.AT_FDCWD, p, []unix.Timespec{n.mtime, n.mtime}, unix.AT_SYMLINK_NOFOLLOW))
+	}
+}
+
+func sortedKeys(m map[string]string) []string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	slices.Sort(ks)
+	return ks
+}
+
+// copyBinary puts the CLI where an unprivileged user can run it (binPath
+// lies in a 0700 directory) and returns its path.
+func copyBinary(t testing.TB, dir string) string {
+	t.Helper()
+	b, err := os.ReadFile(binPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "hermetic-repart")
+	if err := os.WriteFile(p, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// openUp makes dir and its parents up to the temporary directory's root
+// searchable by everyone, so an unprivileged run can reach it.
+func openUp(t testing.TB, dir string) {
+	t.Helper()
+	for d := dir; d != "/" && d != os.TempDir() && d != "."; d = filepath.Dir(d) {
+		st, err := os.Stat(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(d, st.Mode().Perm()|0o055); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
