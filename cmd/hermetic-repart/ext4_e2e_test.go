@@ -2,8 +2,8 @@ package main
 
 import (
 	"crypto/hmac"
-	"encoding/binary"
 	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"

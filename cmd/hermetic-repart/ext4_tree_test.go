@@ -155,7 +155,7 @@ func realTree(bigN int) []srcNode {
 	add(srcNode{path: "xattrs/small", kind: 'f', perm: 0o644, size: 1, runs: []imagefile.Run{{Offset: 0, Length: 1}},
 		xattrs: map[string]string{"user.a": "1", "user.empty": "", "user.bin": "\x00\x01\xff\xfe"}})
 	capV2 := binary.LittleEndian.AppendUint32(nil, 0x02000001) // VFS_CAP_REVISION_2 | effective
-	capV2 = binary.LittleEndian.AppendUint32(capV2, 1<<10)      // permitted: CAP_NET_BIND_SERVICE
+	capV2 = binary.LittleEndian.AppendUint32(capV2, 1<<10)     // permitted: CAP_NET_BIND_SERVICE
 	capV2 = append(capV2, make([]byte, 12)...)
 	add(srcNode{path: "xattrs/cap", kind: 'f', perm: 0o755, size: 10, runs: []imagefile.Run{{Offset: 0, Length: 10}},
 		xattrs: map[string]string{"security.capability": string(capV2)}})
