@@ -47,9 +47,15 @@ func buildImage(t testing.TB, dir, name, src string, env []string, args ...strin
 	if res.code != 0 {
 		t.Fatalf("hermetic-repart %s: exit %d\n%s", strings.Join(all, " "), res.code, res.stderr)
 	}
+	return parseParts(t, res.stdout)
+}
+
+// parseParts parses the --json=short output of a successful run.
+func parseParts(t testing.TB, stdout string) []jsonPart {
+	t.Helper()
 	var parts []jsonPart
-	if err := json.Unmarshal([]byte(res.stdout), &parts); err != nil {
-		t.Fatalf("parsing --json=short output: %v\n%s", err, res.stdout)
+	if err := json.Unmarshal([]byte(stdout), &parts); err != nil {
+		t.Fatalf("parsing --json=short output: %v\n%s", err, stdout)
 	}
 	return parts
 }
@@ -264,13 +270,16 @@ type srcNode struct {
 	target   string            // symlink target; for h, the node it links to
 	rdev     uint64            // device number
 	xattrs   map[string]string // set with lsetxattr
+	// data names the file's contents (see fill); the path if empty, so
+	// that a file moved to another path can keep its bytes.
+	data string
 }
 
-// fill writes the bytes of a data run of the file at path: a pattern that
-// depends on the path and offset, so that misplaced data shows.
-func fill(path string, off int64, b []byte) {
+// fill writes the bytes of a data run of a file: a pattern that depends on
+// the file's key and the offset, so that misplaced data shows.
+func fill(key string, off int64, b []byte) {
 	h := fnv.New64a()
-	io.WriteString(h, path)
+	io.WriteString(h, key)
 	r := rand.New(rand.NewPCG(h.Sum64(), uint64(off)))
 	for i := 0; i < len(b); i += 8 {
 		v := r.Uint64()
@@ -323,7 +332,11 @@ func makeTree(t testing.TB, root string, nodes []srcNode, order *rand.Rand) {
 			must(f.Truncate(n.size))
 			for _, r := range n.runs {
 				b := make([]byte, r.Length)
-				fill(n.path, r.Offset, b)
+				key := n.data
+				if key == "" {
+					key = n.path
+				}
+				fill(key, r.Offset, b)
 				_, err := f.WriteAt(b, r.Offset)
 				must(err)
 			}
