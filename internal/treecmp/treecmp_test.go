@@ -30,8 +30,8 @@ func makeTree(t *testing.T, root string) {
 	must(t, err)
 	f.Close()
 	ts := []unix.Timespec{{Sec: 1000, Nsec: 5}, {Sec: 1000, Nsec: 5}}
-	for _, p := range []string{"d/f", "other", "sparse", "d/sub", "d", "."} {
-		must(t, unix.UtimesNano(filepath.Join(root, p), ts))
+	for _, p := range []string{"l", "d/f", "other", "sparse", "d/sub", "d", "."} {
+		must(t, unix.UtimesNanoAt(unix.AT_FDCWD, filepath.Join(root, p), ts, unix.AT_SYMLINK_NOFOLLOW))
 	}
 }
 
@@ -95,8 +95,8 @@ func TestDiff(t *testing.T) {
 			must(t, tt.change(b))
 			// restore the times the change touched, except where the time is the point
 			if tt.name != "mtime" {
-				for _, p := range []string{"d", ".", "other", "d/f"} {
-					unix.UtimesNano(filepath.Join(b, p), []unix.Timespec{{Sec: 1000, Nsec: 5}, {Sec: 1000, Nsec: 5}})
+				for _, p := range []string{"l", "d", ".", "other", "d/f"} {
+					unix.UtimesNanoAt(unix.AT_FDCWD, filepath.Join(b, p), []unix.Timespec{{Sec: 1000, Nsec: 5}, {Sec: 1000, Nsec: 5}}, unix.AT_SYMLINK_NOFOLLOW)
 				}
 			}
 			diffs := Diff(scan(t, a), scan(t, b), Options{Fields: fields})
@@ -143,5 +143,19 @@ func TestLinkCounts(t *testing.T) {
 	d := Diff(tr2, tr2, Options{Fields: Links})
 	if len(d) != 1 || !strings.Contains(d[0], `"d/f": link count 2, but 1 names`) {
 		t.Errorf("%q", d)
+	}
+}
+
+func TestSameData(t *testing.T) {
+	a := t.TempDir()
+	makeTree(t, a)
+	if err := SameData(filepath.Join(a, "sparse"), filepath.Join(a, "sparse")); err != nil {
+		t.Error(err)
+	}
+	if err := SameData(filepath.Join(a, "d/f"), filepath.Join(a, "other")); err == nil || !strings.Contains(err.Error(), "differs at byte 0") {
+		t.Errorf("different files: %v", err)
+	}
+	if err := SameData(filepath.Join(a, "d/f"), filepath.Join(a, "sparse")); err == nil || !strings.Contains(err.Error(), "has 1048576 bytes") {
+		t.Errorf("different sizes: %v", err)
 	}
 }
