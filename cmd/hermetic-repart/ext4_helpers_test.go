@@ -318,17 +318,31 @@ func makeTree(t testing.TB, root string, nodes []srcNode, order *rand.Rand) {
 		}
 	}
 	slices.SortStableFunc(dirs, func(a, b srcNode) int { return strings.Count(a.path, "/") - strings.Count(b.path, "/") })
+	// Everything goes through the parent directory's descriptor, so that
+	// paths longer than PATH_MAX work.
+	at := func(rel string) (int, string) {
+		t.Helper()
+		dfd, name, err := treecmp.OpenParent(root, rel)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return dfd, name
+	}
 	for _, d := range dirs {
 		if d.path != "." {
-			must(os.Mkdir(filepath.Join(root, d.path), 0o700))
+			dfd, name := at(d.path)
+			must(unix.Mkdirat(dfd, name, 0o700))
+			unix.Close(dfd)
 		}
 	}
 	for _, n := range others {
 		p := filepath.Join(root, n.path)
+		dfd, name := at(n.path)
 		switch n.kind {
 		case 'f':
-			f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+			fd, err := unix.Openat(dfd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, 0o600)
 			must(err)
+			f := os.NewFile(uintptr(fd), p)
 			must(f.Truncate(n.size))
 			for _, r := range n.runs {
 				b := make([]byte, r.Length)
@@ -342,9 +356,9 @@ func makeTree(t testing.TB, root string, nodes []srcNode, order *rand.Rand) {
 			}
 			must(f.Close())
 		case 'l':
-			must(os.Symlink(n.target, p))
+			must(unix.Symlinkat(n.target, dfd, name))
 		case 'p':
-			must(unix.Mkfifo(p, 0o600))
+			must(unix.Mknodat(dfd, name, unix.S_IFIFO|0o600, 0))
 		case 's':
 			if len(p) < 100 {
 				l, err := net.Listen("unix", p)
@@ -352,33 +366,40 @@ func makeTree(t testing.TB, root string, nodes []srcNode, order *rand.Rand) {
 				l.(*net.UnixListener).SetUnlinkOnClose(false)
 				must(l.Close())
 			} else {
-				must(unix.Mknod(p, unix.S_IFSOCK|0o600, 0))
+				must(unix.Mknodat(dfd, name, unix.S_IFSOCK|0o600, 0))
 			}
 		case 'c':
-			must(unix.Mknod(p, unix.S_IFCHR|0o600, int(n.rdev)))
+			must(unix.Mknodat(dfd, name, unix.S_IFCHR|0o600, int(n.rdev)))
 		case 'b':
-			must(unix.Mknod(p, unix.S_IFBLK|0o600, int(n.rdev)))
+			must(unix.Mknodat(dfd, name, unix.S_IFBLK|0o600, int(n.rdev)))
 		default:
 			t.Fatalf("bad kind %c", n.kind)
 		}
+		unix.Close(dfd)
 	}
 	for _, n := range links {
-		must(os.Link(filepath.Join(root, n.target), filepath.Join(root, n.path)))
+		tfd, tname := at(n.target)
+		dfd, name := at(n.path)
+		must(unix.Linkat(tfd, tname, dfd, name, 0))
+		unix.Close(tfd)
+		unix.Close(dfd)
 	}
 	// Metadata last: chown before chmod (chown clears setuid), and
 	// directory times after everything inside them was created.
 	for _, n := range append(others, dirs...) {
-		p := filepath.Join(root, n.path)
+		dfd, name := at(n.path)
 		for _, k := range sortedKeys(n.xattrs) {
-			if err := unix.Lsetxattr(p, k, []byte(n.xattrs[k]), 0); err != nil {
-				t.Fatalf("setxattr %s %s: %v", p, k, err)
+			// through /proc/self/fd: xattr calls take only paths
+			if err := unix.Lsetxattr(fmt.Sprintf("/proc/self/fd/%d/%s", dfd, name), k, []byte(n.xattrs[k]), 0); err != nil {
+				t.Fatalf("setxattr %s %s: %v", n.path, k, err)
 			}
 		}
-		must(unix.Lchown(p, n.uid, n.gid))
+		must(unix.Fchownat(dfd, name, n.uid, n.gid, unix.AT_SYMLINK_NOFOLLOW))
 		if n.kind != 'l' {
-			must(unix.Fchmodat(unix.AT_FDCWD, p, n.perm, 0))
+			must(unix.Fchmodat(dfd, name, n.perm, 0))
 		}
-		must(unix.UtimesNanoAt(unix.AT_FDCWD, p, []unix.Timespec{n.mtime, n.mtime}, unix.AT_SYMLINK_NOFOLLOW))
+		must(unix.UtimesNanoAt(dfd, name, []unix.Timespec{n.mtime, n.mtime}, unix.AT_SYMLINK_NOFOLLOW))
+		unix.Close(dfd)
 	}
 }
 

@@ -20,7 +20,7 @@ const hugeSize = 5 << 30
 // realTree describes a source tree with the things real root file systems
 // hold and the edge cases of ext4: files of many sizes, sparse files and a
 // 5 GiB one, a directory of bigN entries (htree), 200 levels of nesting,
-// 255-byte and non-UTF-8 names, symlinks around the 60-byte inline limit
+// paths longer than PATH_MAX, 255-byte and non-UTF-8 names, symlinks around the 60-byte inline limit
 // and of 4095 bytes, hard links within and across directories (also of a
 // fifo), fifos, a socket, devices (also with numbers beyond 8 bits),
 // setuid/setgid/sticky bits, xattrs of every namespace including
@@ -97,6 +97,18 @@ func realTree(bigN int) []srcNode {
 		dir(p)
 	}
 	file(p+"/leaf", 5000)
+
+	// Deeper than PATH_MAX: 25 levels of 200-byte names.
+	p = "longpath"
+	dir(p)
+	for k := range 25 {
+		p += fmt.Sprintf("/%03d-%s", k, strings.Repeat("p", 196))
+		dir(p)
+	}
+	file(p+"/leaf", 6000)
+	symlink(p+"/up", "../../..")
+	link(p+"/link", "files/size-4097")
+	add(srcNode{path: p + "/fifo", kind: 'p'})
 
 	dir("names")
 	file("names/"+strings.Repeat("a", 255), 10)

@@ -58,31 +58,28 @@ type Tree struct {
 
 // Scan reads the tree below root (without following symlinks). Skip, if
 // not nil, leaves out an entry and, for a directory, everything in it
-// (for example a 5 GiB sparse file a slow oracle cannot handle).
+// (for example a 5 GiB sparse file a slow oracle cannot handle). Entries
+// are reached relative to their directory, so paths longer than PATH_MAX
+// are fine.
 func Scan(root string, skip func(path string) bool) (*Tree, error) {
 	t := &Tree{Root: root, Entries: map[string]*Entry{}}
-	var walk func(rel string) error
-	walk = func(rel string) error {
-		full := filepath.Join(root, rel)
-		e, err := stat(full)
+	rootFD, err := unix.Open(root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: root, Err: err}
+	}
+	defer unix.Close(rootFD)
+	e, err := statAt(rootFD, "", root)
+	if err != nil {
+		return nil, err
+	}
+	e.Path = "."
+	t.Entries["."] = e
+	var walk func(fd int, rel string) error
+	walk = func(fd int, rel string) error {
+		names, err := readdirnames(fd)
 		if err != nil {
-			return err
+			return fmt.Errorf("reading directory %s/%s: %w", root, rel, err)
 		}
-		e.Path = rel
-		t.Entries[rel] = e
-		if e.Type() != unix.S_IFDIR {
-			return nil
-		}
-		f, err := os.Open(full)
-		if err != nil {
-			return err
-		}
-		names, err := f.Readdirnames(-1)
-		f.Close()
-		if err != nil {
-			return fmt.Errorf("reading directory %s: %w", full, err)
-		}
-		sort.Strings(names)
 		for _, n := range names {
 			child := n
 			if rel != "." {
@@ -91,19 +88,53 @@ func Scan(root string, skip func(path string) bool) (*Tree, error) {
 			if skip != nil && skip(child) {
 				continue
 			}
-			if err := walk(child); err != nil {
+			e, err := statAt(fd, n, root+"/"+child)
+			if err != nil {
+				return err
+			}
+			e.Path = child
+			t.Entries[child] = e
+			if e.Type() != unix.S_IFDIR {
+				continue
+			}
+			cfd, err := unix.Openat(fd, n, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+			if err != nil {
+				return &os.PathError{Op: "open", Path: root + "/" + child, Err: err}
+			}
+			err = walk(cfd, child)
+			unix.Close(cfd)
+			if err != nil {
 				return err
 			}
 		}
 		return nil
 	}
-	return t, walk(".")
+	return t, walk(rootFD, ".")
 }
 
-func stat(path string) (*Entry, error) {
+// readdirnames lists the directory open as fd, sorted.
+func readdirnames(fd int) ([]string, error) {
+	dup, err := unix.Dup(fd)
+	if err != nil {
+		return nil, err
+	}
+	f := os.NewFile(uintptr(dup), "dir")
+	defer f.Close()
+	names, err := f.Readdirnames(-1)
+	sort.Strings(names)
+	return names, err
+}
+
+// statAt reads the entry name of the directory fd ("" for fd itself);
+// full names it in errors.
+func statAt(fd int, name, full string) (*Entry, error) {
+	flags := unix.AT_SYMLINK_NOFOLLOW
+	if name == "" {
+		flags |= unix.AT_EMPTY_PATH
+	}
 	var st unix.Statx_t
-	if err := unix.Statx(unix.AT_FDCWD, path, unix.AT_SYMLINK_NOFOLLOW, unix.STATX_ALL, &st); err != nil {
-		return nil, &os.PathError{Op: "statx", Path: path, Err: err}
+	if err := unix.Statx(fd, name, flags, unix.STATX_ALL, &st); err != nil {
+		return nil, &os.PathError{Op: "statx", Path: full, Err: err}
 	}
 	ts := func(t unix.StatxTimestamp) unix.Timespec { return unix.Timespec{Sec: t.Sec, Nsec: int64(t.Nsec)} }
 	e := &Entry{
@@ -114,24 +145,83 @@ func stat(path string) (*Entry, error) {
 		HasBtime: st.Mask&unix.STATX_BTIME != 0,
 	}
 	if e.Type() == unix.S_IFLNK {
-		target, err := os.Readlink(path)
+		buf := make([]byte, 4097)
+		n, err := unix.Readlinkat(fd, name, buf)
 		if err != nil {
-			return nil, err
+			return nil, &os.PathError{Op: "readlink", Path: full, Err: err}
 		}
-		e.Target = target
+		e.Target = string(buf[:n])
 	}
-	x, err := xattrs(path)
+	// The xattr calls take paths only; through /proc/self/fd the path
+	// stays short however deep the entry lies.
+	x, err := xattrs(procPath(fd, name), name == "")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", full, err)
 	}
 	e.Xattrs = x
 	return e, nil
 }
 
-func xattrs(path string) (map[string]string, error) {
+// procPath names the entry name of the directory fd ("" for fd itself)
+// by a short path.
+func procPath(fd int, name string) string {
+	if name == "" {
+		return fmt.Sprintf("/proc/self/fd/%d", fd)
+	}
+	return fmt.Sprintf("/proc/self/fd/%d/%s", fd, name)
+}
+
+// OpenParent opens the directory that holds root/rel, walking from root
+// one component at a time when the path is longer than PATH_MAX, and
+// returns it with the last component's name. The caller closes dirfd.
+func OpenParent(root, rel string) (dirfd int, name string, err error) {
+	dir, name := filepath.Split(rel)
+	if len(root)+len(dir) < unix.PathMax-1 {
+		fd, err := unix.Open(filepath.Join(root, dir), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return -1, "", &os.PathError{Op: "open", Path: filepath.Join(root, dir), Err: err}
+		}
+		return fd, name, nil
+	}
+	fd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, "", &os.PathError{Op: "open", Path: root, Err: err}
+	}
+	for _, c := range strings.Split(strings.Trim(dir, "/"), "/") {
+		next, err := unix.Openat(fd, c, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		unix.Close(fd)
+		if err != nil {
+			return -1, "", &os.PathError{Op: "open", Path: root + "/" + dir, Err: err}
+		}
+		fd = next
+	}
+	return fd, name, nil
+}
+
+// openRel opens the regular file root/rel for reading.
+func openRel(root, rel string) (*os.File, error) {
+	dfd, name, err := OpenParent(root, rel)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(dfd)
+	fd, err := unix.Openat(dfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: root + "/" + rel, Err: err}
+	}
+	return os.NewFile(uintptr(fd), root+"/"+rel), nil
+}
+
+// xattrs reads the extended attributes of path, of what it links to if
+// follow (for /proc/self/fd/N itself).
+func xattrs(path string, follow bool) (map[string]string, error) {
+	list, get := unix.Llistxattr, unix.Lgetxattr
+	if follow {
+		list, get = unix.Listxattr, unix.Getxattr
+	}
 	// Ask for sizes first: most entries have no xattrs, and a 64 KiB
 	// buffer for each of them makes scanning a big tree slow.
-	n, err := unix.Llistxattr(path, nil)
+	n, err := list(path, nil)
 	if errors.Is(err, unix.ENOTSUP) || err == nil && n == 0 {
 		return nil, nil
 	}
@@ -139,7 +229,7 @@ func xattrs(path string) (map[string]string, error) {
 		return nil, &os.PathError{Op: "listxattr", Path: path, Err: err}
 	}
 	buf := make([]byte, n)
-	if n, err = unix.Llistxattr(path, buf); err != nil {
+	if n, err = list(path, buf); err != nil {
 		return nil, &os.PathError{Op: "listxattr", Path: path, Err: err}
 	}
 	m := map[string]string{}
@@ -147,12 +237,12 @@ func xattrs(path string) (map[string]string, error) {
 		if name == "" {
 			continue
 		}
-		k, err := unix.Lgetxattr(path, name, nil)
+		k, err := get(path, name, nil)
 		if err != nil {
 			return nil, &os.PathError{Op: "getxattr " + name, Path: path, Err: err}
 		}
 		v := make([]byte, k)
-		if k, err = unix.Lgetxattr(path, name, v); err != nil {
+		if k, err = get(path, name, v); err != nil {
 			return nil, &os.PathError{Op: "getxattr " + name, Path: path, Err: err}
 		}
 		m[name] = string(v[:k])
@@ -268,7 +358,7 @@ func Diff(want, got *Tree, o Options) []string {
 				add(p, "size %d, want %d", g.Size, exp.Size)
 				continue
 			}
-			if err := compareData(filepath.Join(want.Root, p), filepath.Join(got.Root, p), g.Size, f, o.HoleBlock); err != nil {
+			if err := compareData(want.Root, p, got.Root, p, g.Size, f, o.HoleBlock); err != nil {
 				add(p, "%v", err)
 			}
 		}
@@ -290,7 +380,7 @@ func SameData(want, got string) error {
 	if a.Size() != b.Size() {
 		return fmt.Errorf("%s has %d bytes, %s %d", got, b.Size(), want, a.Size())
 	}
-	return compareData(want, got, a.Size(), Data, 0)
+	return compareData(filepath.Dir(want), filepath.Base(want), filepath.Dir(got), filepath.Base(got), a.Size(), Data, 0)
 }
 
 // groups maps every non-directory, non-symlink path to the sorted list of
@@ -358,20 +448,21 @@ func parent(p string) string {
 // compareData compares two regular files of the same size over the union
 // of their data runs (outside both, both read as zeros) and, with Holes,
 // checks that got holds no data where want has a hole.
-func compareData(wantPath, gotPath string, size int64, f Field, block int64) error {
+func compareData(wantRoot, wantRel, gotRoot, gotRel string, size int64, f Field, block int64) error {
 	if block == 0 {
 		block = 4096
 	}
-	wf, err := os.Open(wantPath)
+	wf, err := openRel(wantRoot, wantRel)
 	if err != nil {
 		return err
 	}
 	defer wf.Close()
-	gf, err := os.Open(gotPath)
+	gf, err := openRel(gotRoot, gotRel)
 	if err != nil {
 		return err
 	}
 	defer gf.Close()
+	wantPath, gotPath := wf.Name(), gf.Name()
 	wr, err := imagefile.DataRuns(int(wf.Fd()), size)
 	if err != nil {
 		return fmt.Errorf("%s: %w", wantPath, err)

@@ -1,6 +1,7 @@
 package treecmp
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -157,5 +158,34 @@ func TestSameData(t *testing.T) {
 	}
 	if err := SameData(filepath.Join(a, "d/f"), filepath.Join(a, "sparse")); err == nil || !strings.Contains(err.Error(), "has 1048576 bytes") {
 		t.Errorf("different sizes: %v", err)
+	}
+}
+
+// Entries deeper than PATH_MAX are scanned and compared, and the root's
+// own xattrs are read.
+func TestLongPaths(t *testing.T) {
+	root := t.TempDir()
+	must(t, unix.Setxattr(root, "user.root", []byte("r"), 0))
+	rel := ""
+	for i := range 20 {
+		rel += fmt.Sprintf("%03d-%s/", i, strings.Repeat("x", 250))
+		dfd, name, err := OpenParent(root, strings.TrimSuffix(rel, "/"))
+		must(t, err)
+		must(t, unix.Mkdirat(dfd, name, 0o755))
+		unix.Close(dfd)
+	}
+	dfd, _, err := OpenParent(root, rel+"f")
+	must(t, err)
+	fd, err := unix.Openat(dfd, "f", unix.O_CREAT|unix.O_WRONLY, 0o644)
+	must(t, err)
+	unix.Write(fd, []byte("deep"))
+	unix.Close(fd)
+	unix.Close(dfd)
+	tr := scan(t, root)
+	if len(root)+len(rel) < unix.PathMax || len(tr.Entries) != 22 || tr.Entries["."].Xattrs["user.root"] != "r" {
+		t.Fatalf("%d entries, root xattrs %v", len(tr.Entries), tr.Entries["."].Xattrs)
+	}
+	if d := Diff(tr, tr, Options{Fields: All &^ Times}); len(d) != 0 {
+		t.Errorf("%q", d)
 	}
 }
