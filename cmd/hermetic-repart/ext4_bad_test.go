@@ -140,13 +140,25 @@ func TestExt4BadContent(t *testing.T) {
 			def:   "[Partition]\nType=root\nFormat=ext4\nCopyFiles=/etc:/etc\nSizeMaxBytes=40M\n",
 			files: map[string]int64{"etc/big1": 30 << 20, "etc/big2": 30 << 20},
 			size:  "200M",
-			msg:   []string{"DIR/defs/10-a.conf", "does not fit in the partition of 40M"},
+			msg:   []string{"DIR/defs/10-a.conf", "the content needs a file system of at least", "the partition is 40M"},
 		},
 		{
 			name:  "content over the default size without Minimize",
 			def:   "[Partition]\nType=root\nFormat=ext4\nCopyFiles=/etc:/etc\n",
 			files: map[string]int64{"etc/big1": 30 << 20, "etc/big2": 30 << 20},
-			msg:   []string{"DIR/defs/10-a.conf", "does not fit"},
+			msg:   []string{"DIR/defs/10-a.conf", "the content needs a file system of at least", "Minimize=guess"},
+		},
+		{
+			name:  "Minimize=guess over SizeMaxBytes",
+			def:   "[Partition]\nType=root\nFormat=ext4\nCopyFiles=/etc:/etc\nMinimize=guess\nSizeMaxBytes=40M\n",
+			files: map[string]int64{"etc/big1": 30 << 20, "etc/big2": 30 << 20},
+			msg:   []string{"DIR/defs/10-a.conf", "Minimize=guess", "SizeMaxBytes=40M"},
+		},
+		{
+			name:  "Minimize=best over SizeMaxBytes",
+			def:   "[Partition]\nType=root\nFormat=ext4\nCopyFiles=/etc:/etc\nMinimize=best\nSizeMaxBytes=40M\n",
+			files: map[string]int64{"etc/big1": 30 << 20, "etc/big2": 30 << 20},
+			msg:   []string{"DIR/defs/10-a.conf", "Minimize=best", "SizeMaxBytes=40M"},
 		},
 	}
 	for _, tt := range tests {

@@ -141,11 +141,20 @@ func randomTree(r *rand.Rand, n int) []srcNode {
 }
 
 // TestExt4RandomTrees builds random trees through the CLI, with and
-// without --keep-ownership and SOURCE_DATE_EPOCH, and checks each image
+// without --keep-ownership and SOURCE_DATE_EPOCH, in a partition with room
+// to spare or sized by Minimize=guess or best, and checks each image
 // with e2fsck and, mounted, against its source.
 func TestExt4RandomTrees(t *testing.T) {
 	oracle.RequireRoot(t) // devices, owners, trusted.* xattrs, mounting
-	for seed := range uint64(6) {
+	seeds := uint64(6)
+	if s := os.Getenv("EXT4_RANDOM_SEEDS"); s != "" { // for longer runs by hand
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seeds = n
+	}
+	for seed := range seeds {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
 			r := rand.New(rand.NewPCG(seed, 0x5eed))
 			dir := t.TempDir()
@@ -164,13 +173,14 @@ func TestExt4RandomTrees(t *testing.T) {
 			if keep {
 				args = append(args, "--keep-ownership")
 			}
-			writeDefs(t, dir, map[string]string{"10-data.conf": "[Partition]\nType=linux-generic\nFormat=ext4\nCopyFiles=/:/\nSizeMinBytes=64M\n"})
+			size := []string{"SizeMinBytes=64M", "Minimize=guess", "Minimize=best"}[seed%3]
+			writeDefs(t, dir, map[string]string{"10-data.conf": "[Partition]\nType=linux-generic\nFormat=ext4\nCopyFiles=/:/\n" + size + "\n"})
 			parts := buildImage(t, dir, "img.raw", src, env, args...)
 			img := filepath.Join(dir, "img.raw")
 			fsckClean(t, extractPart(t, img, parts[0]))
 			mnt, _ := mountPart(t, img, parts[0], "ro")
 			expect := expectImage(keep, epoch)
-			reportDiffs(t, fmt.Sprintf("seed %d (keep-ownership %v, epoch %v)", seed, keep, epoch != nil),
+			reportDiffs(t, fmt.Sprintf("seed %d (keep-ownership %v, epoch %v, %s)", seed, keep, epoch != nil, size),
 				treecmp.Diff(scanTree(t, src, nil), scanTree(t, mnt, nil), treecmp.Options{
 					Fields: treecmp.All, Ignore: isLostFound,
 					Expect: func(e treecmp.Entry) treecmp.Entry {
