@@ -40,7 +40,11 @@ func TestExt4Deterministic(t *testing.T) {
 	src := filepath.Join(dir, "src")
 	os.Mkdir(src, 0o755)
 	makeTree(t, src, nodes, nil)
-	writeDefs(t, dir, map[string]string{"10-root.conf": "[Partition]\nType=root\nFormat=ext4\nCopyFiles=/:/\nSizeMinBytes=256M\n"})
+	writeDefs(t, dir, map[string]string{
+		"10-root.conf": "[Partition]\nType=root\nFormat=ext4\nCopyFiles=/:/\nSizeMinBytes=256M\n",
+		"20-big.conf":  "[Partition]\nType=linux-generic\nFormat=ext4\nCopyFiles=/big:/\nCopyFiles=/links:/links\nMinimize=guess\n",
+		"30-best.conf": "[Partition]\nType=linux-generic\nFormat=ext4\nCopyFiles=/files:/\nMinimize=best\n",
+	})
 	epochEnv := "SOURCE_DATE_EPOCH=" + strconv.Itoa(testEpoch)
 	const flags = `--empty=create --size=auto --seed=e2a40bf9-73f1-4278-9160-49c031e7aef8 --definitions=defs --json=off --pretty=no`
 
