@@ -265,14 +265,30 @@ func TestExt4Interrupted(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	buf := make([]byte, 4096)
-	for {
+	deadline := time.Now().Add(60 * time.Second)
+	for created := false; !created; {
+		// poll, not a blocking read: a CLI that fails before it creates
+		// the file must not hang the test
+		fds := []unix.PollFd{{Fd: int32(in), Events: unix.POLLIN}}
+		if n, err := unix.Poll(fds, 100); err != nil && err != unix.EINTR {
+			t.Fatal(err)
+		} else if n == 0 {
+			select {
+			case err := <-done:
+				t.Fatalf("the CLI ended (%v) before it created the image:\n%s", err, stderr.String())
+			default:
+			}
+			if time.Now().After(deadline) {
+				cmd.Process.Kill()
+				t.Fatal("the CLI did not create the image within 60 s")
+			}
+			continue
+		}
 		n, err := unix.Read(in, buf)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if bytes.Contains(buf[:n], []byte(".img.raw.")) {
-			break
-		}
+		created = bytes.Contains(buf[:n], []byte(".img.raw."))
 	}
 	cmd.Process.Signal(syscall.SIGSTOP)
 	cmd.Process.Signal(os.Interrupt)
