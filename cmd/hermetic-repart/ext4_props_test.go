@@ -141,8 +141,9 @@ func randomTree(r *rand.Rand, n int) []srcNode {
 }
 
 // TestExt4RandomTrees builds random trees through the CLI, with and
-// without --keep-ownership and SOURCE_DATE_EPOCH, in a partition with room
-// to spare or sized by Minimize=guess or best, and checks each image
+// without --keep-ownership and SOURCE_DATE_EPOCH, as ext4, ext3 and ext2,
+// in a partition with room to spare or sized by Minimize=guess or best,
+// and checks each image
 // with e2fsck and, mounted, against its source.
 func TestExt4RandomTrees(t *testing.T) {
 	oracle.RequireRoot(t) // devices, owners, trusted.* xattrs, mounting
@@ -174,13 +175,14 @@ func TestExt4RandomTrees(t *testing.T) {
 				args = append(args, "--keep-ownership")
 			}
 			size := []string{"SizeMinBytes=64M", "Minimize=guess", "Minimize=best"}[seed%3]
-			writeDefs(t, dir, map[string]string{"10-data.conf": "[Partition]\nType=linux-generic\nFormat=ext4\nCopyFiles=/:/\n" + size + "\n"})
+			format := []string{"ext4", "ext2", "ext3", "ext4", "ext3", "ext2"}[seed%6]
+			writeDefs(t, dir, map[string]string{"10-data.conf": "[Partition]\nType=linux-generic\nFormat=" + format + "\nCopyFiles=/:/\n" + size + "\n"})
 			parts := buildImage(t, dir, "img.raw", src, env, args...)
 			img := filepath.Join(dir, "img.raw")
 			fsckClean(t, extractPart(t, img, parts[0]))
 			mnt, _ := mountPart(t, img, parts[0], "ro")
 			expect := expectImage(keep, epoch)
-			reportDiffs(t, fmt.Sprintf("seed %d (keep-ownership %v, epoch %v, %s)", seed, keep, epoch != nil, size),
+			reportDiffs(t, fmt.Sprintf("seed %d (%s, keep-ownership %v, epoch %v, %s)", seed, format, keep, epoch != nil, size),
 				treecmp.Diff(scanTree(t, src, nil), scanTree(t, mnt, nil), treecmp.Options{
 					Fields: treecmp.All, Ignore: isLostFound,
 					Expect: func(e treecmp.Entry) treecmp.Entry {
