@@ -165,6 +165,19 @@ func (b *build) minimize(ctx context.Context, p *Partition, c *content) error {
 	if p.Def.SizeMin != layout.Unset {
 		size = max(size, roundGrain(p.Def.SizeMin))
 	}
+	if f, ok := c.fs.(*ext4FS); ok && p.Def.Minimize == "guess" {
+		// The same headroom for inodes as for blocks: a tree of many
+		// small files would otherwise leave the inode ratio's count, all
+		// but used up, in a file system with free blocks.
+		used := plan.(ext4Plan).Stats().UsedInodes
+		if want := used + used/2; want > size/ext4.DefaultInodeRatio {
+			f.opts.Inodes = want
+			if plan, err = f.smallest(ctx); err != nil {
+				return fmt.Errorf("%s: Minimize=%s: %w", p.Def.Path, p.Def.Minimize, err)
+			}
+			size = max(size, plan.size())
+		}
+	}
 	if p.Def.SizeMax != layout.Unset && size > p.Def.SizeMax {
 		err := fmt.Errorf("%s: Minimize=%s: the content needs a file system of %s (%d bytes), more than SizeMaxBytes=%s (%d bytes) allows", p.Def.Path, p.Def.Minimize, FormatBytes(size), size, FormatBytes(p.Def.SizeMax), p.Def.SizeMax)
 		if size > best && best <= p.Def.SizeMax {
@@ -203,7 +216,13 @@ func (b *build) layoutContent(ctx context.Context) error {
 				return fmt.Errorf("%s: Format=%s: %w", p.Def.Path, p.Def.Format, merr)
 			}
 			need := least.size()
-			return fmt.Errorf("%s: the content needs a file system of at least %s (%d bytes), but the partition is %s (%d bytes): raise SizeMinBytes= or set Minimize=guess", p.Def.Path, FormatBytes(need), need, FormatBytes(p.Size), p.Size)
+			hint := "raise SizeMinBytes= or set Minimize=guess"
+			if p.Def.SizeMax != layout.Unset && p.Size >= p.Def.SizeMax&^(layout.Grain-1) {
+				hint = "raise SizeMaxBytes="
+			} else if !b.o.SizeAuto {
+				hint = "raise SizeMinBytes= (and --size=) or set Minimize=guess"
+			}
+			return fmt.Errorf("%s: the content needs a file system of at least %s (%d bytes), but the partition is %s (%d bytes): %s", p.Def.Path, FormatBytes(need), need, FormatBytes(p.Size), p.Size, hint)
 		}
 		if err != nil {
 			return fmt.Errorf("%s: Format=%s: %w", p.Def.Path, p.Def.Format, err)

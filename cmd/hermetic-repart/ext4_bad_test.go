@@ -140,7 +140,7 @@ func TestExt4BadContent(t *testing.T) {
 			def:   "[Partition]\nType=root\nFormat=ext4\nCopyFiles=/etc:/etc\nSizeMaxBytes=40M\n",
 			files: map[string]int64{"etc/big1": 30 << 20, "etc/big2": 30 << 20},
 			size:  "200M",
-			msg:   []string{"DIR/defs/10-a.conf", "the content needs a file system of at least", "the partition is 40M"},
+			msg:   []string{"DIR/defs/10-a.conf", "the content needs a file system of at least", "the partition is 40M", "raise SizeMaxBytes="},
 		},
 		{
 			name:  "content over the default size without Minimize",

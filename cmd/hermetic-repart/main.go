@@ -349,7 +349,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if !c.opts.DryRun {
 		if err := plan.Write(ctx); err != nil {
 			if ctx.Err() != nil {
-				err = fmt.Errorf("interrupted, nothing written: %w", err)
+				err = fmt.Errorf("%s: interrupted, nothing written (%w)", c.opts.Image, err)
 			}
 			return fail(stderr, err)
 		}
