@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 )
 
@@ -64,4 +65,30 @@ func BenchmarkMinSize100k(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkLayoutMemory reports the memory a plan keeps per inode (live
+// heap after Layout, less the tree's own), and the tree's own per inode.
+func BenchmarkLayoutMemory(b *testing.B) {
+	heap := func() uint64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	for b.Loop() {
+		base := heap()
+		root, _ := benchTree(100000)
+		withTree := heap()
+		p, err := Layout(b.Context(), root, testOptions(4<<30))
+		if err != nil {
+			b.Fatal(err)
+		}
+		withPlan := heap()
+		inodes := float64(p.Stats().UsedInodes)
+		b.ReportMetric(float64(withPlan-withTree)/inodes, "plan-B/inode")
+		b.ReportMetric(float64(withTree-base)/inodes, "tree-B/inode")
+		runtime.KeepAlive(root)
+		runtime.KeepAlive(p)
+	}
 }

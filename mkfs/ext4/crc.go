@@ -10,10 +10,13 @@ func crc32c(seed uint32, p []byte) uint32 {
 	return ^crc32.Update(^seed, castagnoli, p)
 }
 
-func le32(v uint32) []byte {
-	return []byte{byte(v), byte(v >> 8), byte(v >> 16), byte(v >> 24)}
+// crc32cU32 is crc32c over v's 4 little-endian bytes.
+func crc32cU32(seed, v uint32) uint32 {
+	b := [4]byte{byte(v), byte(v >> 8), byte(v >> 16), byte(v >> 24)}
+	return crc32c(seed, b[:])
 }
 
-func le64(v uint64) []byte {
-	return []byte{byte(v), byte(v >> 8), byte(v >> 16), byte(v >> 24), byte(v >> 32), byte(v >> 40), byte(v >> 48), byte(v >> 56)}
+// crc32cU64 is crc32c over v's 8 little-endian bytes.
+func crc32cU64(seed uint32, v uint64) uint32 {
+	return crc32cU32(crc32cU32(seed, uint32(v)), uint32(v>>32))
 }

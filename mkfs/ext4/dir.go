@@ -124,16 +124,17 @@ func (s *dirShape) leafHash(i int) uint32 {
 	return h
 }
 
-// encodeDir returns the blocks of a directory with inode self and parent
+// encodeDir writes the blocks of a directory with inode self and parent
 // parent, checksummed with the inode's checksum seed if f has checksums.
-func encodeDir(s *dirShape, self, parent uint32, csumSeed uint32, f *features) [][]byte {
+// It asks block for each block's (zeroed) buffer, in increasing order.
+func encodeDir(s *dirShape, self, parent uint32, csumSeed uint32, f *features, block func(i int) ([]byte, error)) error {
 	d := dxFormat{csum: f.modern, seed: csumSeed, usable: f.dirUsable()}
-	blocks := make([][]byte, s.blocks)
-	for i := range blocks {
-		blocks[i] = make([]byte, BlockSize)
-	}
 	if !s.indexed {
-		for i := range blocks {
+		for i := range s.blocks {
+			b, err := block(i)
+			if err != nil {
+				return err
+			}
 			var ents []dirent
 			if i < len(s.leaves) {
 				ents = s.leaves[i]
@@ -142,36 +143,14 @@ func encodeDir(s *dirShape, self, parent uint32, csumSeed uint32, f *features) [
 				dots := []dirent{{name: ".", ino: self, ftype: ftDir}, {name: "..", ino: parent, ftype: ftDir}}
 				ents = append(dots, ents...)
 			}
-			d.putLeaf(blocks[i], ents)
+			d.putLeaf(b, ents)
 		}
-		return blocks
+		return nil
 	}
+	// Block 0 is the root, then come the leaves, then the index nodes.
 	n := len(s.leaves)
-	for i, l := range s.leaves {
-		d.putLeaf(blocks[1+i], l)
-	}
-	root := blocks[0]
-	putDirent(root, dirent{name: ".", ino: self, ftype: ftDir}, 12)
-	putDirent(root[12:], dirent{name: "..", ino: parent, ftype: ftDir}, BlockSize-12)
-	// dx_root_info: reserved_zero, hash_version, info_length, levels, flags
-	root[0x1C] = hashHalfMD4
-	root[0x1D] = 8
-	root[0x1E] = byte(s.levels)
-	if s.levels == 0 {
-		entries := make([][2]uint32, n)
-		for i := range entries {
-			entries[i] = [2]uint32{0, uint32(1 + i)}
-			if i > 0 {
-				entries[i][0] = s.leafHash(i)
-			}
-		}
-		d.putDx(root, 0x20, f.dxRootLimit(), entries)
-		return blocks
-	}
 	nodeLimit := f.dxNodeLimit()
-	rootEntries := make([][2]uint32, s.nodes)
-	for j := range s.nodes {
-		lo, hi := j*nodeLimit, min((j+1)*nodeLimit, n)
+	index := func(lo, hi int) [][2]uint32 { // the index of leaves lo..hi-1
 		entries := make([][2]uint32, hi-lo)
 		for i := range entries {
 			entries[i] = [2]uint32{0, uint32(1 + lo + i)}
@@ -179,18 +158,48 @@ func encodeDir(s *dirShape, self, parent uint32, csumSeed uint32, f *features) [
 				entries[i][0] = s.leafHash(lo + i)
 			}
 		}
-		nb := 1 + n + j
-		node := blocks[nb]
-		// A fake empty entry covering the block, then the index.
-		binary.LittleEndian.PutUint16(node[4:], BlockSize)
-		d.putDx(node, 0x08, nodeLimit, entries)
-		rootEntries[j] = [2]uint32{0, uint32(nb)}
-		if j > 0 {
-			rootEntries[j][0] = s.leafHash(lo)
+		return entries
+	}
+	var rootEntries [][2]uint32
+	if s.levels == 0 {
+		rootEntries = index(0, n)
+	} else {
+		rootEntries = make([][2]uint32, s.nodes)
+		for j := range rootEntries {
+			rootEntries[j] = [2]uint32{0, uint32(1 + n + j)}
+			if j > 0 {
+				rootEntries[j][0] = s.leafHash(j * nodeLimit)
+			}
 		}
 	}
+	root, err := block(0)
+	if err != nil {
+		return err
+	}
+	putDirent(root, dirent{name: ".", ino: self, ftype: ftDir}, 12)
+	putDirent(root[12:], dirent{name: "..", ino: parent, ftype: ftDir}, BlockSize-12)
+	// dx_root_info: reserved_zero, hash_version, info_length, levels, flags
+	root[0x1C] = hashHalfMD4
+	root[0x1D] = 8
+	root[0x1E] = byte(s.levels)
 	d.putDx(root, 0x20, f.dxRootLimit(), rootEntries)
-	return blocks
+	for i, l := range s.leaves {
+		b, err := block(1 + i)
+		if err != nil {
+			return err
+		}
+		d.putLeaf(b, l)
+	}
+	for j := range s.nodes {
+		node, err := block(1 + n + j)
+		if err != nil {
+			return err
+		}
+		// A fake empty entry covering the block, then the index.
+		binary.LittleEndian.PutUint16(node[4:], BlockSize)
+		d.putDx(node, 0x08, nodeLimit, index(j*nodeLimit, min((j+1)*nodeLimit, n)))
+	}
+	return nil
 }
 
 // dxFormat is how directory blocks end: with checksum tails or not.

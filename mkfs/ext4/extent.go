@@ -103,7 +103,11 @@ func putExtentHeader(b []byte, entries, max, depth int) {
 // physical ranges (in order, same total length), split so that no extent
 // is longer than 32768 blocks or crosses a break in either.
 func mapExtents(logical, physical []blockRange) []extent {
-	var out []extent
+	return appendExtents(nil, logical, physical)
+}
+
+// appendExtents appends mapExtents(logical, physical) to out.
+func appendExtents(out []extent, logical, physical []blockRange) []extent {
 	pi := 0
 	var pOff uint64
 	for _, l := range logical {

@@ -45,6 +45,6 @@ func (d *groupDesc) encode(b []byte, group uint32, fsSeed uint32, f *features) {
 	le.PutUint16(b[0x38:], uint16(d.blockBitmapCsum>>16))
 	le.PutUint16(b[0x3A:], uint16(d.inodeBitmapCsum>>16))
 	le.PutUint16(b[0x1E:], 0)
-	c := crc32c(crc32c(fsSeed, le32(group)), b[:f.descSize])
+	c := crc32c(crc32cU32(fsSeed, group), b[:f.descSize])
 	le.PutUint16(b[0x1E:], uint16(c))
 }

@@ -101,7 +101,7 @@ func (r *rawInode) encode(b []byte, ino uint32, fsSeed uint32, csum bool) {
 
 // inodeSeed is the per-inode checksum seed (generation 0).
 func inodeSeed(fsSeed, ino uint32) uint32 {
-	return crc32c(crc32c(fsSeed, le32(ino)), le32(0))
+	return crc32cU32(crc32cU32(fsSeed, ino), 0)
 }
 
 // inodeCsum sets the checksum of an encoded inode: crc32c over all

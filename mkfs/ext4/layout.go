@@ -27,6 +27,7 @@ type prepared struct {
 	// (data, directory and symlink blocks, indirect blocks, extent tree
 	// blocks when no backup superblock splits an extent, xattr blocks).
 	content uint64
+	lbuf    []blockRange // scratch space of prepare
 }
 
 // Plan is a laid-out file system: every inode numbered, every block
@@ -48,29 +49,55 @@ type Plan struct {
 	holes []blockRange // free blocks before end
 }
 
-// node is one inode of the plan.
+// node is one inode of the plan. It is kept small: a tree can have
+// millions. What only directories or inodes with xattrs need hangs off
+// pointers.
 type node struct {
-	in        *Inode
-	ino       uint32
-	links     uint32
-	parent    uint32   // directories
-	ents      []dirent // directories while numbering: children in on-disk (linear) order
-	lostFound bool
-	isDir     bool
-	fast      bool // fast symlink
-	xown      bool // allocates xblk (the first of the inodes sharing it)
-
-	ibody []byte  // in-inode xattr area
-	xblk  *xblock // shared xattr block, if any
-
-	size uint64
-	runs []Run // regular files: the content's data runs
-	dir  dirShape
-	nblk uint64 // data (or directory, symlink) blocks
+	in    *Inode
+	ino   uint32
+	links uint32
+	nblk  uint64 // data (or directory, symlink) blocks
 	// meta is the number of indirect blocks (block maps) or of extent
 	// tree blocks when no backup superblock splits the data (the least
 	// it can be).
-	meta uint64
+	meta uint32
+	runs []Run    // regular files: the content's data runs
+	x    *xattrs  // nil without xattrs
+	d    *dirInfo // directories
+	fast bool     // fast symlink
+}
+
+type xattrs struct {
+	ibody []byte  // in-inode xattr area
+	blk   *xblock // shared xattr block, if any
+	own   bool    // allocates blk (the first of the inodes sharing it)
+}
+
+type dirInfo struct {
+	parent    uint32
+	lostFound bool
+	ents      []dirent // while numbering: children in on-disk (linear) order
+	shape     dirShape
+}
+
+func (n *node) isDir() bool { return n.d != nil }
+
+// size is i_size.
+func (n *node) size() uint64 {
+	switch {
+	case n.d != nil:
+		return n.nblk * BlockSize
+	case n.in.Kind == Symlink:
+		return uint64(len(n.in.Target))
+	}
+	return uint64(n.in.Size)
+}
+
+func (n *node) xblk() *xblock {
+	if n.x == nil {
+		return nil
+	}
+	return n.x.blk
 }
 
 type xblock struct {
@@ -208,21 +235,22 @@ func prepareFeatures(ctx context.Context, root *Inode, opts Options, feat *featu
 		if err := pr.shape(n); err != nil {
 			return nil, err
 		}
-		pr.content += n.nblk + n.meta
-		if n.xblk != nil {
-			key := xblockKey(n.xblk.data)
+		pr.content += n.nblk + uint64(n.meta)
+		if xb := n.xblk(); xb != nil {
+			key := xblockKey(xb.data)
 			if x := shared[key]; x != nil && x.refs < xattrRefMax {
-				n.xblk = x
+				n.x.blk = x
 			} else {
-				n.xblk.idx = len(pr.xblocks)
-				n.xown = true
-				shared[key] = n.xblk
-				pr.xblocks = append(pr.xblocks, n.xblk)
+				xb.idx = len(pr.xblocks)
+				n.x.own = true
+				shared[key] = xb
+				pr.xblocks = append(pr.xblocks, xb)
 				pr.content++
 			}
-			n.xblk.refs++
+			n.x.blk.refs++
 		}
 	}
+	pr.lbuf = nil
 	return pr, nil
 }
 
@@ -230,7 +258,7 @@ func prepareFeatures(ctx context.Context, root *Inode, opts Options, feat *featu
 func (pr *prepared) number(ctx context.Context, root *Inode) error {
 	seen := map[*Inode]*node{}
 	pr.nodes = make([]*node, firstIno+1)
-	rootNode := &node{in: root, ino: rootIno, parent: rootIno, isDir: true}
+	rootNode := &node{in: root, ino: rootIno, d: &dirInfo{parent: rootIno}}
 	pr.nodes[rootIno] = rootNode
 	seen[root] = rootNode
 
@@ -247,14 +275,14 @@ func (pr *prepared) number(ctx context.Context, root *Inode) error {
 		t := pr.opts.Time
 		lf = &Inode{Kind: Dir, Perm: 0o700, Atime: t, Mtime: t, Ctime: t, Crtime: t}
 	}
-	lfNode := &node{in: lf, ino: firstIno, parent: rootIno, isDir: true, lostFound: true}
+	lfNode := &node{in: lf, ino: firstIno, d: &dirInfo{parent: rootIno, lostFound: true}}
 	pr.nodes[firstIno] = lfNode
 	seen[lf] = lfNode
 	pr.lastIno = firstIno
 	if err := pr.numberDir(ctx, rootNode, "", seen); err != nil {
 		return err
 	}
-	if lfNode.ents == nil {
+	if lfNode.d.ents == nil {
 		// A lost+found of our own, not among root's entries.
 		if err := pr.numberDir(ctx, lfNode, "/lost+found", seen); err != nil {
 			return err
@@ -263,17 +291,17 @@ func (pr *prepared) number(ctx context.Context, root *Inode) error {
 	}
 	// lost+found is always right after ".." in root.
 	ents := []dirent{{name: "lost+found", ino: firstIno, ftype: ftDir}}
-	for _, e := range rootNode.ents {
+	for _, e := range rootNode.d.ents {
 		if e.name != "lost+found" {
 			ents = append(ents, e)
 		}
 	}
-	rootNode.ents = ents
+	rootNode.d.ents = ents
 	for _, n := range pr.nodes {
 		if n == nil || n.links <= maxLinks {
 			continue
 		}
-		if !n.isDir {
+		if !n.isDir() {
 			return fmt.Errorf("%s: %d hard links; %s allows %d", pr.path(n.ino), n.links, pr.feat.name, maxLinks)
 		}
 		if !pr.feat.modern {
@@ -293,7 +321,7 @@ func (pr *prepared) numberDir(ctx context.Context, d *node, path string, seen ma
 	copy(es, d.in.Entries)
 	sort.Slice(es, func(i, j int) bool { return es[i].Name < es[j].Name })
 	d.links = 2
-	d.ents = make([]dirent, 0, len(es))
+	d.d.ents = make([]dirent, 0, len(es))
 	if err := pr.check(d, path); err != nil {
 		return err
 	}
@@ -309,7 +337,7 @@ func (pr *prepared) numberDir(ctx context.Context, d *node, path string, seen ma
 			return fmt.Errorf("%s: no inode", cpath)
 		}
 		c, ok := seen[e.Inode]
-		if ok && c.isDir && !(c.lostFound && d.ino == rootIno && c.ents == nil) {
+		if ok && c.isDir() && !(c.d.lostFound && d.ino == rootIno && c.d.ents == nil) {
 			return fmt.Errorf("%s: directory linked twice (directories cannot be hard links)", cpath)
 		}
 		if !ok {
@@ -317,17 +345,20 @@ func (pr *prepared) numberDir(ctx context.Context, d *node, path string, seen ma
 			if pr.lastIno == 0 {
 				return fmt.Errorf("too many inodes")
 			}
-			c = &node{in: e.Inode, ino: pr.lastIno, isDir: e.Inode.Kind == Dir}
+			c = &node{in: e.Inode, ino: pr.lastIno}
+			if e.Inode.Kind == Dir {
+				c.d = &dirInfo{}
+			}
 			pr.nodes = append(pr.nodes, c)
 			seen[e.Inode] = c
-			if !c.isDir {
+			if !c.isDir() {
 				if err := pr.check(c, cpath); err != nil {
 					return err
 				}
 			}
 		}
-		if c.isDir {
-			c.parent = d.ino
+		if c.isDir() {
+			c.d.parent = d.ino
 			d.links++
 			if err := pr.numberDir(ctx, c, cpath, seen); err != nil {
 				return err
@@ -335,7 +366,7 @@ func (pr *prepared) numberDir(ctx context.Context, d *node, path string, seen ma
 		} else {
 			c.links++
 		}
-		d.ents = append(d.ents, dirent{name: e.Name, ino: c.ino, ftype: fileType(e.Inode.Kind)})
+		d.d.ents = append(d.d.ents, dirent{name: e.Name, ino: c.ino, ftype: fileType(e.Inode.Kind)})
 	}
 	return nil
 }
@@ -355,11 +386,11 @@ func (pr *prepared) path(ino uint32) string {
 	var dir *node
 	var name string
 	n := pr.nodes[ino]
-	if n != nil && n.isDir {
-		dir = pr.nodes[n.parent]
+	if n != nil && n.isDir() {
+		dir = pr.nodes[n.d.parent]
 	}
 	for _, d := range pr.nodes {
-		if d == nil || !d.isDir || (dir != nil && d != dir) {
+		if d == nil || !d.isDir() || (dir != nil && d != dir) {
 			continue
 		}
 		d.eachEntry(func(e *dirent) bool {
@@ -386,7 +417,7 @@ func (pr *prepared) path(ino uint32) string {
 // eachEntry calls f for every entry of directory d (in no particular
 // order) until f returns false.
 func (d *node) eachEntry(f func(*dirent) bool) {
-	ents := d.ents
+	ents := d.d.ents
 	if ents != nil {
 		for i := range ents {
 			if !f(&ents[i]) {
@@ -395,7 +426,7 @@ func (d *node) eachEntry(f func(*dirent) bool) {
 		}
 		return
 	}
-	for _, l := range d.dir.leaves {
+	for _, l := range d.d.shape.leaves {
 		for i := range l {
 			if !f(&l[i]) {
 				return
@@ -478,13 +509,16 @@ func (pr *prepared) check(n *node, path string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
+	if len(xs) == 0 {
+		return nil
+	}
 	ib, blk := splitXattrs(xs)
-	n.ibody = encodeIbody(ib)
+	n.x = &xattrs{ibody: encodeIbody(ib)}
 	if len(blk) > 0 {
 		if !blockFits(blk) {
 			return fmt.Errorf("%s: extended attributes do not fit in the inode and one %d-byte block", path, BlockSize)
 		}
-		n.xblk = &xblock{data: encodeXblock(blk)}
+		n.x.blk = &xblock{data: encodeXblock(blk)}
 	}
 	return nil
 }
@@ -496,24 +530,22 @@ func (pr *prepared) shape(n *node) error {
 	switch in.Kind {
 	case Dir:
 		minBlocks := 1
-		if n.lostFound {
+		if n.d.lostFound {
 			minBlocks = 4 // 16 KiB, as mke2fs makes it
 		}
-		s, err := shapeDir(n.ents, pr.seed, minBlocks, n.lostFound, pr.feat)
+		s, err := shapeDir(n.d.ents, pr.seed, minBlocks, n.d.lostFound, pr.feat)
 		if err != nil {
 			return fmt.Errorf("%s: %w", pr.path(n.ino), err)
 		}
-		n.dir = s
-		n.ents = nil // the leaves hold the entries now
+		n.d.shape = s
+		n.d.ents = nil // the leaves hold the entries now
 		n.nblk = uint64(s.blocks)
-		n.size = n.nblk * BlockSize
 	case Regular:
-		n.size = uint64(in.Size)
-		for _, r := range n.logical(nil) {
+		pr.lbuf = n.logical(pr.lbuf)
+		for _, r := range pr.lbuf {
 			n.nblk += r.count
 		}
 	case Symlink:
-		n.size = uint64(len(in.Target))
 		if len(in.Target) < 60 {
 			n.fast = true
 		} else {
@@ -521,7 +553,8 @@ func (pr *prepared) shape(n *node) error {
 		}
 	}
 	if n.nblk > 0 {
-		n.meta = pr.metaBlocks(n.logical(nil), []blockRange{{0, n.nblk}})
+		pr.lbuf = n.logical(pr.lbuf)
+		n.meta = uint32(pr.metaBlocks(pr.lbuf, []blockRange{{0, n.nblk}}))
 	}
 	return nil
 }
@@ -669,10 +702,10 @@ func (p *Plan) allocate(ctx context.Context) error {
 	}
 	if j := p.journalAt(g); j > 0 {
 		t := p.opts.Time
-		p.journal = &node{ino: journalIno, links: 1, size: j * BlockSize, nblk: j,
+		p.journal = &node{ino: journalIno, links: 1, nblk: j,
 			runs: []Run{{Offset: 0, Length: int64(j) * BlockSize}},
-			in:   &Inode{Kind: Regular, Perm: 0o600, Atime: t, Mtime: t, Ctime: t, Crtime: t}}
-		p.journal.meta = p.metaBlocks([]blockRange{{0, j}}, []blockRange{{0, j}})
+			in:   &Inode{Kind: Regular, Perm: 0o600, Size: int64(j) * BlockSize, Atime: t, Mtime: t, Ctime: t, Crtime: t}}
+		p.journal.meta = uint32(p.metaBlocks([]blockRange{{0, j}}, []blockRange{{0, j}}))
 		p.allocNode(a, p.journal, nil)
 	}
 	var lbuf []blockRange
@@ -700,17 +733,17 @@ func (p *Plan) allocNode(a *allocator, n *node, lbuf []blockRange) []blockRange 
 	}
 	if n.nblk > 0 {
 		phys := a.alloc(n.nblk)
-		meta := n.meta
+		meta := uint64(n.meta)
 		if p.feat.extents {
 			lbuf = n.logical(lbuf)
 			meta = uint64(treeBlocks(countExtents(lbuf, phys)))
 		}
 		a.alloc(meta)
 	}
-	if n.xown {
+	if n.x != nil && n.x.own {
 		b := a.alloc(1)[0].start
 		if p.xblk != nil {
-			p.xblk[n.xblk.idx] = b
+			p.xblk[n.x.blk.idx] = b
 		}
 	}
 	return lbuf
@@ -720,15 +753,36 @@ func (p *Plan) allocNode(a *allocator, n *node, lbuf []blockRange) []blockRange 
 // extents, also for block maps) and the blocks of its extent tree or its
 // indirect blocks.
 func (p *Plan) place(n *node) (exts []extent, meta []uint64) {
+	var pl placer
+	return pl.place(p, n)
+}
+
+// placer replays allocations reusing its buffers: its results are valid
+// until the next call.
+type placer struct {
+	a    allocator
+	lbuf []blockRange
+	exts []extent
+	meta []uint64
+}
+
+func (pl *placer) place(p *Plan, n *node) ([]extent, []uint64) {
 	if n.nblk == 0 {
 		return nil, nil
 	}
-	a := &allocator{geo: &p.geo, next: p.start[n.ino]}
-	phys := a.alloc(n.nblk)
-	exts = mapExtents(n.logical(nil), phys)
-	nm := n.meta
+	pl.a.geo, pl.a.next = &p.geo, p.start[n.ino]
+	phys := pl.a.alloc(n.nblk)
+	pl.lbuf = n.logical(pl.lbuf)
+	pl.exts = appendExtents(pl.exts[:0], pl.lbuf, phys)
+	nm := uint64(n.meta)
 	if p.feat.extents {
-		nm = uint64(treeBlocks(len(exts)))
+		nm = uint64(treeBlocks(len(pl.exts)))
 	}
-	return exts, a.list(nm)
+	pl.meta = pl.meta[:0]
+	for _, r := range pl.a.alloc(nm) {
+		for i := range r.count {
+			pl.meta = append(pl.meta, r.start+i)
+		}
+	}
+	return pl.exts, pl.meta
 }

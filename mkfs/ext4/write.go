@@ -5,151 +5,57 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
-	"sync"
-
-	"github.com/hermetic-repart/hermetic-repart/imagefile"
 )
 
 // Write writes the file system into w, whose region starts at off. The
-// region must read as zeros: all-zero blocks are not written. File data
-// is copied by a pool of Options.Workers goroutines while the metadata is
-// written; every metadata block is written once.
+// region must read as zeros: all-zero blocks are not written, and no byte
+// is written twice. Metadata and small files go out in batches, large
+// files are copied separately, all by a pool of Options.Workers
+// goroutines (see stream.go).
 func (p *Plan) Write(ctx context.Context, w io.WriterAt, off int64) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-
-	var (
-		mu       sync.Mutex
-		firstErr error
-	)
-	fail := func(err error) {
-		mu.Lock()
-		if firstErr == nil {
-			firstErr = err
-			cancel()
-		}
-		mu.Unlock()
+	wr := newWriter(ctx, p, w, off)
+	if err := p.produce(wr); err != nil {
+		wr.fail(err)
 	}
-
-	jobs := make(chan copyJob, 64)
-	var wg sync.WaitGroup
-	for range p.opts.workers() {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for j := range jobs {
-				if ctx.Err() != nil {
-					continue
-				}
-				if err := j.data.CopyTo(ctx, w, off+j.dst, j.src, j.n); err != nil {
-					fail(fmt.Errorf("copying data of %s: %w", j.name, err))
-				}
-			}
-		}()
+	err := wr.finish()
+	if err == nil {
+		err = ctx.Err()
 	}
-	go func() {
-		defer close(jobs)
-		p.copyJobs(ctx, jobs)
-	}()
-
-	mw := &metaWriter{w: w, off: off}
-	if err := p.writeMeta(mw); err != nil {
-		fail(err)
-	}
-	wg.Wait()
-	if firstErr == nil && ctx.Err() != nil {
-		firstErr = ctx.Err()
-	}
-	return firstErr
+	return err
 }
 
-// copyJob copies n bytes of data at src to the file system at dst.
-type copyJob struct {
-	data   Data
-	name   string
-	dst    int64
-	src, n int64
-}
-
-const maxJob = 64 << 20
-
-// copyJobs sends the copies of every regular file's data runs, split at
-// extent boundaries (merged again where the blocks are contiguous) and
-// into pieces of at most 64 MiB.
-func (p *Plan) copyJobs(ctx context.Context, jobs chan<- copyJob) {
-	for _, n := range p.nodes {
-		if n == nil || len(n.runs) == 0 {
-			continue
+// produce walks the plan in block order, handing chunks and copies to
+// the workers.
+func (p *Plan) produce(wr *writer) error {
+	blocks := &stream{wr: wr} // journal, then every inode's blocks
+	tables := &stream{wr: wr} // the inode tables
+	var pl placer
+	var jnlBlocks [17]uint32
+	if j := p.journal; j != nil {
+		exts, meta := pl.place(p, j)
+		if err := blocks.put(physical(exts, 0), journalSuper(j.nblk, p.opts.UUID)); err != nil {
+			return err
 		}
-		name := fmt.Sprintf("inode %d", n.ino)
-		exts, _ := p.place(n)
-		var pend copyJob
-		flush := func() bool {
-			if pend.n == 0 {
-				return true
-			}
-			select {
-			case jobs <- pend:
-			case <-ctx.Done():
-				return false
-			}
-			pend = copyJob{}
-			return true
+		iblock, err := p.writeMap(blocks, j, exts, meta)
+		if err != nil {
+			return err
 		}
-		ei := 0
-		for _, r := range n.runs {
-			pos, end := r.Offset, r.Offset+r.Length
-			for pos < end {
-				lb := uint64(pos / BlockSize)
-				for uint64(exts[ei].logical)+uint64(exts[ei].length) <= lb {
-					ei++
-				}
-				e := exts[ei]
-				extEnd := int64(uint64(e.logical)+uint64(e.length)) * BlockSize
-				cnt := min(end, extEnd) - pos
-				dst := int64(e.physical+lb-uint64(e.logical))*BlockSize + pos%BlockSize
-				if pend.n > 0 && pend.dst+pend.n == dst && pend.src+pend.n == pos && pend.n+cnt <= maxJob {
-					pend.n += cnt
-				} else {
-					for cnt > maxJob {
-						if !flush() {
-							return
-						}
-						pend = copyJob{data: n.in.Data, name: name, dst: dst, src: pos, n: maxJob}
-						dst, pos, cnt = dst+maxJob, pos+maxJob, cnt-maxJob
-					}
-					if !flush() {
-						return
-					}
-					pend = copyJob{data: n.in.Data, name: name, dst: dst, src: pos, n: cnt}
-				}
-				pos += cnt
-			}
+		for i := range 15 {
+			jnlBlocks[i] = binary.LittleEndian.Uint32(iblock[4*i:])
 		}
-		if !flush() {
-			return
-		}
+		jnlBlocks[15] = uint32(j.size() >> 32)
+		jnlBlocks[16] = uint32(j.size())
 	}
-}
-
-// metaWriter writes metadata blocks, leaving out all-zero ones.
-type metaWriter struct {
-	w   io.WriterAt
-	off int64
-}
-
-func (m *metaWriter) block(blk uint64, b []byte) error {
-	return m.at(int64(blk)*BlockSize, b)
-}
-
-func (m *metaWriter) at(pos int64, b []byte) error {
-	if imagefile.IsZero(b) {
-		return nil
+	if err := p.writeInodes(blocks, tables, &pl); err != nil {
+		return err
 	}
-	if _, err := m.w.WriteAt(b, m.off+pos); err != nil {
-		return fmt.Errorf("writing file system metadata: %w", err)
+	if err := blocks.flush(); err != nil {
+		return err
 	}
-	return nil
+	if err := tables.flush(); err != nil {
+		return err
+	}
+	return p.writeGroups(wr, jnlBlocks)
 }
 
 // physical returns the physical block of logical block lb in exts.
@@ -159,85 +65,182 @@ func physical(exts []extent, lb uint64) uint64 {
 			return e.physical + lb - uint64(e.logical)
 		}
 	}
-	panic(fmt.Sprintf("logical block %d not mapped", lb))
+	panic("logical block not mapped")
 }
 
-func (p *Plan) writeMeta(m *metaWriter) error {
-	var jnlBlocks [17]uint32
-	if j := p.journal; j != nil {
-		iblock, _, err := p.writeBlocks(m, j)
+// writeInodes writes the inode tables and, in the same walk, every
+// inode's blocks: data, directory and symlink blocks, extent tree or
+// indirect blocks, xattr block.
+func (p *Plan) writeInodes(blocks, tables *stream, pl *placer) error {
+	ipg := p.geo.ipg
+	for ino := uint32(1); ino <= p.lastIno; ino++ {
+		if ino%4096 == 0 {
+			if err := blocks.wr.ctx.Err(); err != nil {
+				return err
+			}
+		}
+		g := (ino - 1) / ipg
+		idx := (ino - 1) % ipg
+		tb, err := tables.block(p.inodeTable[g] + uint64(idx/inodesPerBlock))
 		if err != nil {
 			return err
 		}
-		exts, _ := p.place(j)
-		for i := range 15 {
-			jnlBlocks[i] = binary.LittleEndian.Uint32(iblock[4*i:])
+		b := tb[(idx%inodesPerBlock)*InodeSize:][:InodeSize]
+		n := p.nodeAt(ino)
+		if n == nil {
+			// Reserved inodes as mke2fs leaves them: zero (checksummed),
+			// with times on the bad blocks inode.
+			if ino == 1 {
+				t, _ := encodeTime(p.opts.Time)
+				binary.LittleEndian.PutUint32(b[0x08:], t)
+				binary.LittleEndian.PutUint32(b[0x0C:], t)
+				binary.LittleEndian.PutUint32(b[0x10:], t)
+			}
+			if p.feat.modern {
+				inodeCsum(b, ino, p.fsSeed)
+			}
+			continue
 		}
-		jnlBlocks[15] = uint32(j.size >> 32)
-		jnlBlocks[16] = uint32(j.size)
-		if err := m.block(physical(exts, 0), journalSuper(j.nblk, p.opts.UUID)); err != nil {
+		var iblock [60]byte
+		exts, meta := pl.place(p, n)
+		if n == p.journal {
+			// Written before the other inodes' blocks, as it comes
+			// first on disk.
+			if p.feat.extents {
+				iblock, _ = encodeTree(exts, meta, inodeSeed(p.fsSeed, n.ino))
+			} else {
+				iblock, _ = encodeBlockMap(exts, meta, func(uint64, []byte) error { return nil })
+			}
+		} else if iblock, err = p.writeBlocks(blocks, n, exts, meta); err != nil {
 			return err
 		}
+		r := p.rawInode(n, iblock, len(meta))
+		r.encode(b, ino, p.fsSeed, p.feat.modern)
 	}
-	if err := p.writeInodes(m); err != nil {
-		return err
-	}
-	for _, x := range p.xblocks {
-		b := make([]byte, BlockSize)
-		copy(b, x.data)
-		xblockFinish(b, x.refs, p.xblk[x.idx], p.fsSeed, p.feat.modern)
-		if err := m.block(p.xblk[x.idx], b); err != nil {
-			return err
-		}
-	}
-	return p.writeGroups(m, jnlBlocks)
+	return nil
 }
 
-// writeBlocks writes the directory or symlink blocks and the extent tree
-// or indirect blocks of n and returns its i_block and the number of tree
-// or indirect blocks.
-func (p *Plan) writeBlocks(m *metaWriter, n *node) ([60]byte, int, error) {
+// writeBlocks writes the blocks of n (placed at exts and meta) and
+// returns its i_block.
+func (p *Plan) writeBlocks(s *stream, n *node, exts []extent, meta []uint64) ([60]byte, error) {
 	var iblock [60]byte
 	in := n.in
-	seed := inodeSeed(p.fsSeed, n.ino)
-	exts, tree := p.place(n)
 	switch {
+	case in.Kind == Regular:
+		if err := p.writeData(s, n, exts); err != nil {
+			return iblock, err
+		}
 	case in.Kind == Dir:
-		for i, b := range encodeDir(&n.dir, n.ino, n.parent, seed, p.feat) {
-			if err := m.block(physical(exts, uint64(i)), b); err != nil {
-				return iblock, 0, err
-			}
+		seed := inodeSeed(p.fsSeed, n.ino)
+		err := encodeDir(&n.d.shape, n.ino, n.d.parent, seed, p.feat, func(i int) ([]byte, error) {
+			return s.block(physical(exts, uint64(i)))
+		})
+		if err != nil {
+			return iblock, err
 		}
 	case in.Kind == Symlink && n.fast:
 		copy(iblock[:], in.Target)
-		return iblock, 0, nil
 	case in.Kind == Symlink:
-		b := make([]byte, BlockSize)
-		copy(b, in.Target)
-		if err := m.block(physical(exts, 0), b); err != nil {
-			return iblock, 0, err
+		b, err := s.block(physical(exts, 0))
+		if err != nil {
+			return iblock, err
 		}
+		copy(b, in.Target)
 	case in.Kind == CharDev || in.Kind == BlockDev:
 		if in.Major < 256 && in.Minor < 256 {
 			binary.LittleEndian.PutUint32(iblock[0:], in.Major<<8|in.Minor)
 		} else {
 			binary.LittleEndian.PutUint32(iblock[4:], in.Minor&0xff|in.Major<<8|(in.Minor&^0xff)<<12)
 		}
-		return iblock, 0, nil
-	case in.Kind == FIFO || in.Kind == Socket:
-		return iblock, 0, nil
 	}
-	if !p.feat.extents {
-		iblock, err := encodeBlockMap(exts, tree, m.block)
-		return iblock, len(tree), err
-	}
-	iblock, blocks := encodeTree(exts, tree, seed)
-	for i, b := range blocks {
-		if err := m.block(tree[i], b); err != nil {
-			return iblock, 0, err
+	if in.Kind == Regular || in.Kind == Dir || (in.Kind == Symlink && !n.fast) {
+		var err error
+		if iblock, err = p.writeMap(s, n, exts, meta); err != nil {
+			return iblock, err
 		}
 	}
-	return iblock, len(tree), nil
+	if n.x != nil && n.x.own {
+		x := n.x.blk
+		b, err := s.block(p.xblk[x.idx])
+		if err != nil {
+			return iblock, err
+		}
+		copy(b, x.data)
+		xblockFinish(b, x.refs, p.xblk[x.idx], p.fsSeed, p.feat.modern)
+	}
+	return iblock, nil
+}
+
+// writeMap writes n's extent tree or indirect blocks and returns its
+// i_block.
+func (p *Plan) writeMap(s *stream, n *node, exts []extent, meta []uint64) ([60]byte, error) {
+	if !p.feat.extents {
+		return encodeBlockMap(exts, meta, s.put)
+	}
+	iblock, blocks := encodeTree(exts, meta, inodeSeed(p.fsSeed, n.ino))
+	for i, b := range blocks {
+		if err := s.put(meta[i], b); err != nil {
+			return iblock, err
+		}
+	}
+	return iblock, nil
+}
+
+// writeData arranges the copy of a regular file's data: through the
+// stream's chunks for small files, else as copies of at most maxJob
+// bytes, split at extent boundaries (merged again where the blocks are
+// contiguous).
+func (p *Plan) writeData(s *stream, n *node, exts []extent) error {
+	var total int64
+	for _, r := range n.runs {
+		total += r.Length
+	}
+	small := total <= smallData
+	var pend fill
+	flush := func() error {
+		if pend.n == 0 {
+			return nil
+		}
+		err := s.wr.send(job{copy: pend})
+		pend = fill{}
+		return err
+	}
+	ei := 0
+	for _, r := range n.runs {
+		pos, end := r.Offset, r.Offset+r.Length
+		for pos < end {
+			lb := uint64(pos / BlockSize)
+			for uint64(exts[ei].logical)+uint64(exts[ei].length) <= lb {
+				ei++
+			}
+			e := exts[ei]
+			extEnd := int64(uint64(e.logical)+uint64(e.length)) * BlockSize
+			cnt := min(end, extEnd) - pos
+			dst := int64(e.physical+lb-uint64(e.logical))*BlockSize + pos%BlockSize
+			switch {
+			case small:
+				if err := s.fill(n.in.Data, n.ino, dst, pos, cnt); err != nil {
+					return err
+				}
+			case pend.n > 0 && pend.dst+pend.n == dst && pend.src+pend.n == pos && pend.n+cnt <= maxJob:
+				pend.n += cnt
+			default:
+				for cnt > maxJob {
+					if err := flush(); err != nil {
+						return err
+					}
+					pend = fill{data: n.in.Data, ino: n.ino, dst: dst, src: pos, n: maxJob}
+					dst, pos, cnt = dst+maxJob, pos+maxJob, cnt-maxJob
+				}
+				if err := flush(); err != nil {
+					return err
+				}
+				pend = fill{data: n.in.Data, ino: n.ino, dst: dst, src: pos, n: cnt}
+			}
+			pos += cnt
+		}
+	}
+	return flush()
 }
 
 // encodeBlockMap writes the indirect blocks (at the blocks in meta) that
@@ -264,38 +267,32 @@ func encodeBlockMap(exts []extent, meta []uint64, emit func(uint64, []byte) erro
 	return iblock, nil
 }
 
-// journalMap returns the journal's i_block, without writing its
-// indirect blocks again.
-func (p *Plan) journalMap(exts []extent) [60]byte {
-	_, meta := p.place(p.journal)
-	iblock, _ := encodeBlockMap(exts, meta, func(uint64, []byte) error { return nil })
-	return iblock
-}
-
 var kindMode = map[Kind]uint16{
 	Regular: sIFREG, Dir: sIFDIR, Symlink: sIFLNK, CharDev: sIFCHR,
 	BlockDev: sIFBLK, FIFO: sIFIFO, Socket: sIFSOCK,
 }
 
 // rawInode builds the on-disk inode of n.
-func (p *Plan) rawInode(n *node, iblock [60]byte, treeBlocks int) rawInode {
+func (p *Plan) rawInode(n *node, iblock [60]byte, metaBlocks int) rawInode {
 	in := n.in
 	r := rawInode{
 		mode: kindMode[in.Kind] | in.Perm,
 		uid:  in.UID, gid: in.GID,
-		size:  n.size,
+		size:  n.size(),
 		atime: in.Atime, ctime: in.Ctime, mtime: in.Mtime, crtime: in.Crtime,
 		links:  uint16(n.links),
 		iblock: iblock,
-		ibody:  n.ibody,
 	}
-	if n.isDir && n.links > maxLinks {
+	if n.x != nil {
+		r.ibody = n.x.ibody
+	}
+	if n.isDir() && n.links > maxLinks {
 		r.links = 1 // dir_nlink (without it Layout refuses)
 	}
-	blocks := n.nblk + uint64(treeBlocks)
-	if n.xblk != nil {
+	blocks := n.nblk + uint64(metaBlocks)
+	if x := n.xblk(); x != nil {
 		blocks++
-		r.fileACL = p.xblk[n.xblk.idx]
+		r.fileACL = p.xblk[x.idx]
 	}
 	r.blocks512 = blocks * (BlockSize / 512)
 	switch {
@@ -303,71 +300,10 @@ func (p *Plan) rawInode(n *node, iblock [60]byte, treeBlocks int) rawInode {
 	case in.Kind == Regular || in.Kind == Dir || (in.Kind == Symlink && !n.fast):
 		r.flags |= flagExtents
 	}
-	if n.dir.indexed {
+	if n.isDir() && n.d.shape.indexed {
 		r.flags |= flagIndex
 	}
 	return r
-}
-
-// writeInodes writes the inode tables (only blocks holding used inodes)
-// together with every inode's directory, symlink and extent tree blocks.
-func (p *Plan) writeInodes(m *metaWriter) error {
-	ipg := p.geo.ipg
-	buf := make([]byte, BlockSize)
-	cur := uint64(0) // inode table block in buf, as a physical block
-	flush := func() error {
-		if cur == 0 {
-			return nil
-		}
-		err := m.block(cur, buf)
-		clear(buf)
-		cur = 0
-		return err
-	}
-	for ino := uint32(1); ino <= p.lastIno; ino++ {
-		g := (ino - 1) / ipg
-		idx := (ino - 1) % ipg
-		blk := p.inodeTable[g] + uint64(idx/inodesPerBlock)
-		if blk != cur {
-			if err := flush(); err != nil {
-				return err
-			}
-			cur = blk
-		}
-		b := buf[(idx%inodesPerBlock)*InodeSize:][:InodeSize]
-		n := p.nodeAt(ino)
-		if n == nil {
-			// Reserved inodes as mke2fs leaves them: zero, checksummed,
-			// with times on the bad blocks inode.
-			if ino == 1 {
-				t, _ := encodeTime(p.opts.Time)
-				binary.LittleEndian.PutUint32(b[0x08:], t)
-				binary.LittleEndian.PutUint32(b[0x0C:], t)
-				binary.LittleEndian.PutUint32(b[0x10:], t)
-			}
-			if p.feat.modern {
-				inodeCsum(b, ino, p.fsSeed)
-			}
-			continue
-		}
-		var iblock [60]byte
-		var nt int
-		var err error
-		if n == p.journal {
-			exts, tree := p.place(n)
-			if p.feat.extents {
-				iblock, _ = encodeTree(exts, tree, inodeSeed(p.fsSeed, n.ino))
-			} else {
-				iblock = p.journalMap(exts)
-			}
-			nt = len(tree)
-		} else if iblock, nt, err = p.writeBlocks(m, n); err != nil {
-			return err
-		}
-		r := p.rawInode(n, iblock, nt)
-		r.encode(b, ino, p.fsSeed, p.feat.modern)
-	}
-	return flush()
 }
 
 func (p *Plan) nodeAt(ino uint32) *node {
@@ -382,13 +318,16 @@ func (p *Plan) nodeAt(ino uint32) *node {
 
 // writeGroups writes the bitmaps, the group descriptors and the
 // superblock with all their backups.
-func (p *Plan) writeGroups(m *metaWriter, jnlBlocks [17]uint32) error {
+func (p *Plan) writeGroups(wr *writer, jnlBlocks [17]uint32) error {
+	// Block bitmaps, inode bitmaps and superblock copies each come in
+	// increasing order: one stream each.
+	bbs, ibs, sbs := &stream{wr: wr}, &stream{wr: wr}, &stream{wr: wr}
 	g := &p.geo
 	f := p.feat
 	last := g.groups - 1
 	dirs := make([]uint32, g.groups)
 	for _, n := range p.nodes {
-		if n != nil && n.isDir {
+		if n != nil && n.isDir() {
 			dirs[(n.ino-1)/g.ipg]++
 		}
 	}
@@ -426,7 +365,7 @@ func (p *Plan) writeGroups(m *metaWriter, jnlBlocks [17]uint32) error {
 			}
 			setBits(bitmap, gb, blocksPerGroup)
 			d.blockBitmapCsum = crc32c(p.fsSeed, bitmap)
-			if err := m.block(d.blockBitmap, bitmap); err != nil {
+			if err := bbs.put(d.blockBitmap, bitmap); err != nil {
 				return err
 			}
 		}
@@ -445,7 +384,7 @@ func (p *Plan) writeGroups(m *metaWriter, jnlBlocks [17]uint32) error {
 			setBits(bitmap, 0, ui)
 			setBits(bitmap, uint64(g.ipg), blocksPerGroup)
 			d.inodeBitmapCsum = crc32c(p.fsSeed, bitmap[:g.ipg/8])
-			if err := m.block(d.inodeBitmap, bitmap); err != nil {
+			if err := ibs.put(d.inodeBitmap, bitmap); err != nil {
 				return err
 			}
 		}
@@ -475,14 +414,22 @@ func (p *Plan) writeGroups(m *metaWriter, jnlBlocks [17]uint32) error {
 			continue
 		}
 		sb.backupGroup = grp
-		pos := int64(groupStart(grp)) * BlockSize
 		if grp == 0 {
-			pos = 1024
-		}
-		if err := m.at(pos, sb.encode()); err != nil {
+			// Bytes 0-1023 are not the file system's to write.
+			if _, err := wr.w.WriteAt(sb.encode(), wr.off+1024); err != nil {
+				return fmt.Errorf("writing the file system: %w", err)
+			}
+		} else if err := sbs.put(groupStart(grp), sb.encode()); err != nil {
 			return err
 		}
-		if err := m.block(groupStart(grp)+1, gdt); err != nil {
+		for i := range uint64(g.gdtBlocks) {
+			if err := sbs.put(groupStart(grp)+1+i, gdt[i*BlockSize:]); err != nil {
+				return err
+			}
+		}
+	}
+	for _, s := range []*stream{bbs, ibs, sbs} {
+		if err := s.flush(); err != nil {
 			return err
 		}
 	}

@@ -2,6 +2,7 @@ package ext4
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -41,9 +42,17 @@ func (r *recorder) WriteAt(b []byte, off int64) (int, error) {
 // twice and that no all-zero block is written, at an offset inside a
 // larger file (as a partition in a disk image).
 func TestWritesOnceNoZeros(t *testing.T) {
+	for _, typ := range []string{"ext4", "ext3", "ext2"} {
+		t.Run(typ, func(t *testing.T) { testWritesOnceNoZeros(t, typ) })
+	}
+}
+
+func testWritesOnceNoZeros(t *testing.T, typ string) {
 	root := richTree()
+	root.Entries = append(root.Entries, Entry{"big", bigFile(5 << 20)}) // copied, not batched
 	const base = 1 << 20
 	opts := testOptions(64 << 20)
+	opts.Type = typ
 	img := filepath.Join(t.TempDir(), "disk.img")
 	f, err := os.Create(img)
 	if err != nil {
@@ -188,4 +197,42 @@ func TestStats(t *testing.T) {
 			t.Errorf("%d: %+v vs %v", size, s, h)
 		}
 	}
+}
+
+// TestWriteCancelled: a cancelled Write stops with the context's error,
+// whether it is cancelled before or while writing.
+func TestWriteCancelled(t *testing.T) {
+	root, _ := benchTree(20000)
+	opts := testOptions(1 << 30)
+	p, err := Layout(context.Background(), root, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, delay := range []int{0, 1, 100} {
+		ctx, cancel := context.WithCancel(context.Background())
+		w := &cancelAfter{n: delay, cancel: cancel}
+		if delay == 0 {
+			cancel()
+		}
+		if err := p.Write(ctx, w, 0); !errors.Is(err, context.Canceled) {
+			t.Errorf("cancelled after %d writes: %v", delay, err)
+		}
+		cancel()
+	}
+}
+
+// cancelAfter is an io.WriterAt that cancels after n writes.
+type cancelAfter struct {
+	mu     sync.Mutex
+	n      int
+	cancel func()
+}
+
+func (c *cancelAfter) WriteAt(b []byte, off int64) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n--; c.n == 0 {
+		c.cancel()
+	}
+	return len(b), nil
 }

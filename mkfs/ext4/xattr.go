@@ -231,7 +231,7 @@ func xblockFinish(b []byte, refs uint32, blk uint64, fsSeed uint32, csum bool) {
 	if !csum {
 		return
 	}
-	c := crc32c(crc32c(fsSeed, le64(blk)), b)
+	c := crc32c(crc32cU64(fsSeed, blk), b)
 	binary.LittleEndian.PutUint32(b[16:], c)
 }
 
