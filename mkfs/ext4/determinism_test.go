@@ -136,45 +136,83 @@ func TestErrors(t *testing.T) {
 }
 
 // TestSourceErrors: a file that vanished or shrank after the layout makes
-// Write fail and name it.
+// Write fail and name it, by its host path and by its path in the file
+// system, whether it is small (copied through a chunk) or large (copied
+// on its own), and also when it is one of several hard links.
 func TestSourceErrors(t *testing.T) {
-	dir := t.TempDir()
-	gone, short := filepath.Join(dir, "gone"), filepath.Join(dir, "short")
-	for _, p := range []string{gone, short} {
-		if err := os.WriteFile(p, randBytes(randSource(1), 100000), 0o644); err != nil {
-			t.Fatal(err)
+	for _, size := range []int64{100000, 1 << 20} {
+		dir := t.TempDir()
+		gone, short := filepath.Join(dir, "gone"), filepath.Join(dir, "short")
+		for _, c := range []struct {
+			path   string
+			change func() error
+			want   string
+		}{
+			{gone, func() error { return os.Remove(gone) }, "no such file"},
+			{short, func() error { return os.Truncate(short, size/2) }, "ended"},
+		} {
+			if err := os.WriteFile(c.path, randBytes(randSource(1), int(size)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			f := &Inode{Kind: Regular, Size: size, Data: File{c.path}}
+			other := dirNode(0o755)
+			for i := range 100 {
+				other.Entries = append(other.Entries, Entry{fmt.Sprint(i), fileNode(0o644, []byte("x"))})
+			}
+			sub := dirNode(0o755, Entry{"f", f}, Entry{"g", f})
+			root := dirNode(0o755, Entry{"a", other}, Entry{"dir", dirNode(0o755, Entry{"sub", sub})})
+			opts := testOptions(16 << 20)
+			p, err := Layout(context.Background(), root, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.change(); err != nil {
+				t.Fatal(err)
+			}
+			out, err := os.Create(filepath.Join(dir, "img"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			out.Truncate(opts.Size)
+			for _, w := range []interface {
+				WriteAt([]byte, int64) (int, error)
+			}{out, plainWriter{out}} {
+				err = p.Write(t.Context(), w, 0)
+				if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), c.path) ||
+					!strings.HasPrefix(err.Error(), "copying data of /dir/sub/f: ") {
+					t.Errorf("%d bytes, %s: err = %v, want %q, the host path and the path in the file system", size, c.path, err, c.want)
+				}
+			}
+			out.Close()
 		}
 	}
-	for _, c := range []struct {
-		path   string
-		change func() error
-		want   string
-	}{
-		{gone, func() error { return os.Remove(gone) }, "no such file"},
-		{short, func() error { return os.Truncate(short, 50000) }, "ended"},
-	} {
-		root := dirNode(0o755, Entry{"f", &Inode{Kind: Regular, Size: 100000, Data: File{c.path}}})
-		opts := testOptions(16 << 20)
-		p, err := Layout(context.Background(), root, opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := c.change(); err != nil {
-			t.Fatal(err)
-		}
-		out, err := os.Create(filepath.Join(dir, "img"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		out.Truncate(opts.Size)
-		for _, w := range []interface {
-			WriteAt([]byte, int64) (int, error)
-		}{out, plainWriter{out}} {
-			err = p.Write(t.Context(), w, 0)
-			if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), c.path) {
-				t.Errorf("%s: err = %v, want %q and the path", c.path, err, c.want)
+}
+
+// TestPath checks the paths of inodes that error messages give.
+func TestPath(t *testing.T) {
+	f := fileNode(0o644, nil)
+	big := dirNode(0o755)
+	for i := range 3000 {
+		big.Entries = append(big.Entries, Entry{fmt.Sprint("e", i), fileNode(0o644, nil)})
+	}
+	root := dirNode(0o755, Entry{"a", dirNode(0o755, Entry{"b", dirNode(0o755, Entry{"x", f})}, Entry{"y", f})}, Entry{"big", big})
+	pr, err := prepare(context.Background(), root, testOptions(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Numbered depth-first in name order: the hard link is /a/b/x.
+	want := []string{2: "/", 11: "/lost+found", 12: "/a", 13: "/a/b", 14: "/a/b/x", 15: "/big", 16: "/big/e0"}
+	for ino, w := range want {
+		if w != "" {
+			if p := pr.path(uint32(ino)); p != w {
+				t.Errorf("inode %d: %q, want %q", ino, p, w)
 			}
 		}
-		out.Close()
+	}
+	if p := pr.path(pr.lastIno); p != "/big/e999" {
+		t.Errorf("last inode: %q", p)
+	}
+	if p := pr.path(journalIno); p != "the journal" {
+		t.Errorf("journal: %q", p)
 	}
 }

@@ -371,47 +371,42 @@ func (pr *prepared) numberDir(ctx context.Context, d *node, path string, seen ma
 	return nil
 }
 
-// path returns the path of inode ino in the file system (the first name
-// of a hard-linked inode), found by searching the directories: it is
-// only needed for error messages, so no path is kept per inode.
+// path returns the path of inode ino in the file system: for a hard
+// link, the name it was numbered at (the first in depth-first name
+// order). It searches the directories, as it is only needed for error
+// messages: no path is kept per inode.
 func (pr *prepared) path(ino uint32) string {
-	if ino == rootIno {
+	switch ino {
+	case rootIno:
 		return "/"
-	}
-	if ino == journalIno {
+	case journalIno:
 		return "the journal"
 	}
-	// Directories know their parent; other inodes are found in the
-	// entries of the directories.
-	var dir *node
-	var name string
-	n := pr.nodes[ino]
-	if n != nil && n.isDir() {
-		dir = pr.nodes[n.d.parent]
-	}
-	for _, d := range pr.nodes {
-		if d == nil || !d.isDir() || (dir != nil && d != dir) {
-			continue
-		}
+	var walk func(d *node, prefix string) string
+	walk = func(d *node, prefix string) string {
+		var ents []*dirent
 		d.eachEntry(func(e *dirent) bool {
-			if e.ino == ino {
-				name = e.name
-				dir = d
-				return false
-			}
+			ents = append(ents, e)
 			return true
 		})
-		if name != "" {
-			break
+		sort.Slice(ents, func(i, j int) bool { return ents[i].name < ents[j].name })
+		for _, e := range ents {
+			p := prefix + "/" + e.name
+			if e.ino == ino {
+				return p
+			}
+			if c := pr.nodes[e.ino]; e.ftype == ftDir && c != nil && c.isDir() && c.d.parent == d.ino {
+				if r := walk(c, p); r != "" {
+					return r
+				}
+			}
 		}
+		return ""
 	}
-	if name == "" || dir == nil {
-		return fmt.Sprintf("inode %d", ino)
+	if p := walk(pr.nodes[rootIno], ""); p != "" {
+		return p
 	}
-	if dir.ino == rootIno {
-		return "/" + name
-	}
-	return pr.path(dir.ino) + "/" + name
+	return fmt.Sprintf("inode %d", ino)
 }
 
 // eachEntry calls f for every entry of directory d (in no particular
