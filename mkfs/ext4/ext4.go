@@ -12,10 +12,13 @@
 //
 // Writing has two phases. Layout numbers the inodes and decides where
 // every block goes, in memory and from metadata alone (plus the data
-// runs each regular file's Data reports); Plan.Write then writes each
-// metadata block once and copies file data straight to its final offset
-// with a bounded pool of workers. Allocation never depends on the number
-// of workers or on timing, so the output is deterministic.
+// runs each regular file's Data reports); Plan.Write then writes every
+// block once: metadata and small files batched into 1 MiB writes, large
+// files copied straight to their final offset, by a bounded pool of
+// workers. Allocation never depends on the number of workers or on
+// timing, so the output is deterministic. MinSize finds the smallest
+// size that holds a tree, and Plan.Relayout lays a tree out again at
+// another size, without repeating the work that does not depend on it.
 //
 // The output region must read as zeros beforehand (a new sparse file, as
 // imagefile.Create makes): blocks that are all zeros — unused inode table
