@@ -178,6 +178,11 @@ func (b *build) minimize(ctx context.Context, p *Partition, c *content) error {
 			size = max(size, plan.size())
 		}
 	}
+	plan, err = fitFrom(ctx, plan, size)
+	if err != nil {
+		return fmt.Errorf("%s: Minimize=%s: %w", p.Def.Path, p.Def.Minimize, err)
+	}
+	size = plan.size()
 	if p.Def.SizeMax != layout.Unset && size > p.Def.SizeMax {
 		err := fmt.Errorf("%s: Minimize=%s: the content needs a file system of %s (%d bytes), more than SizeMaxBytes=%s (%d bytes) allows", p.Def.Path, p.Def.Minimize, FormatBytes(size), size, FormatBytes(p.Def.SizeMax), p.Def.SizeMax)
 		if size > best && best <= p.Def.SizeMax {
@@ -187,6 +192,38 @@ func (b *build) minimize(ctx context.Context, p *Partition, c *content) error {
 	}
 	c.minimized, c.plan = size, plan
 	return nil
+}
+
+// fitFrom lays plan's tree out in size bytes or, when that fails, in the
+// smallest size above it that holds the tree. A larger size can hold less:
+// above 128 MiB the journal grows from 4 to 16 MiB (mke2fs's steps), and
+// FAT's geometry steps to larger clusters. Past such a step, fitting is
+// monotonic again up to the next step, which is far enough away that
+// doubling the size is always room enough, so a binary search between
+// size and twice it finds the least size that fits.
+func fitFrom(ctx context.Context, plan fsPlan, size uint64) (fsPlan, error) {
+	q, err := plan.relayout(ctx, int64(size))
+	if !noSpace(err) {
+		return q, err
+	}
+	lo, hi := size, 2*size
+	best, err := plan.relayout(ctx, int64(hi))
+	if err != nil {
+		return nil, err
+	}
+	for hi-lo > layout.Grain {
+		mid := max(((lo+hi)/2)&^(layout.Grain-1), lo+layout.Grain)
+		q, err := plan.relayout(ctx, int64(mid))
+		switch {
+		case err == nil:
+			hi, best = mid, q
+		case noSpace(err):
+			lo = mid
+		default:
+			return nil, err
+		}
+	}
+	return best, nil
 }
 
 func roundGrain(x uint64) uint64 { return (x + layout.Grain - 1) &^ (layout.Grain - 1) }
@@ -203,14 +240,11 @@ func (b *build) layoutContent(ctx context.Context) error {
 		var plan fsPlan
 		var err error
 		if c.minimized > 0 {
-			plan, err = c.plan.relayout(ctx, int64(c.minimized))
+			plan = c.plan // laid out in its final size by minimize
 		} else {
 			plan, err = c.fs.layout(ctx, int64(p.Size))
 		}
 		if noSpace(err) {
-			if c.minimized > 0 {
-				return fmt.Errorf("%s: Minimize=%s chose %s, which the content does not fit in: %w", p.Def.Path, p.Def.Minimize, FormatBytes(c.minimized), err)
-			}
 			least, merr := c.fs.smallest(ctx)
 			if merr != nil {
 				return fmt.Errorf("%s: Format=%s: %w", p.Def.Path, p.Def.Format, merr)
@@ -241,13 +275,7 @@ type ext4FS struct {
 	opts ext4.Options
 }
 
-// ext4Plan and vfatPlan remember the size they were laid out for: the
-// file system itself may end a little earlier (a last block group too
-// small to keep, a partial track).
-type ext4Plan struct {
-	*ext4.Plan
-	region int64
-}
+type ext4Plan struct{ *ext4.Plan }
 
 func (f *ext4FS) layout(ctx context.Context, size int64) (fsPlan, error) {
 	o := f.opts
@@ -256,7 +284,7 @@ func (f *ext4FS) layout(ctx context.Context, size int64) (fsPlan, error) {
 	if err != nil {
 		return nil, err
 	}
-	return ext4Plan{p, size}, nil
+	return ext4Plan{p}, nil
 }
 
 func (f *ext4FS) smallest(ctx context.Context) (fsPlan, error) {
@@ -264,7 +292,7 @@ func (f *ext4FS) smallest(ctx context.Context) (fsPlan, error) {
 	if err != nil {
 		return nil, err
 	}
-	return ext4Plan{p, int64(p.Stats().Blocks) * ext4.BlockSize}, nil
+	return ext4Plan{p}, nil
 }
 
 func (f *ext4FS) floor() uint64 { return 32 << 20 }
@@ -274,10 +302,10 @@ func (p ext4Plan) relayout(ctx context.Context, size int64) (fsPlan, error) {
 	if err != nil {
 		return nil, err
 	}
-	return ext4Plan{q, size}, nil
+	return ext4Plan{q}, nil
 }
 
-func (p ext4Plan) size() uint64       { return uint64(p.region) }
+func (p ext4Plan) size() uint64       { return uint64(p.Size()) }
 func (p ext4Plan) used() uint64       { return p.Stats().UsedBlocks * ext4.BlockSize }
 func (p ext4Plan) warnings() []string { return nil }
 
@@ -287,10 +315,7 @@ type vfatFS struct {
 	opts vfat.Options
 }
 
-type vfatPlan struct {
-	*vfat.Plan
-	region int64
-}
+type vfatPlan struct{ *vfat.Plan }
 
 func (f *vfatFS) layout(ctx context.Context, size int64) (fsPlan, error) {
 	o := f.opts
@@ -299,7 +324,7 @@ func (f *vfatFS) layout(ctx context.Context, size int64) (fsPlan, error) {
 	if err != nil {
 		return nil, err
 	}
-	return vfatPlan{p, size}, nil
+	return vfatPlan{p}, nil
 }
 
 // smallest is the smallest FAT32, not the smallest FAT: repart asks
@@ -319,10 +344,10 @@ func (p vfatPlan) relayout(ctx context.Context, size int64) (fsPlan, error) {
 	if err != nil {
 		return nil, err
 	}
-	return vfatPlan{q, size}, nil
+	return vfatPlan{q}, nil
 }
 
-func (p vfatPlan) size() uint64 { return uint64(p.region) }
+func (p vfatPlan) size() uint64 { return uint64(p.Size()) }
 
 func (p vfatPlan) used() uint64 {
 	s := p.Stats()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math/rand"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -136,5 +137,36 @@ func TestExt4Minimize(t *testing.T) {
 				os.Remove(img)
 			}
 		})
+	}
+}
+
+// TestExt4MinimizeJournalStep: a minimized file system just above 128 MiB
+// gets a 16 MiB journal instead of 4 MiB, so SizeMinBytes= a little above
+// the smallest size holds less than the smallest size itself. The build
+// must then take the least size that fits, not fail.
+func TestExt4MinimizeJournalStep(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	os.Mkdir(src, 0o755)
+	blob := make([]byte, 120e6)
+	rand.New(rand.NewSource(1)).Read(blob)
+	if err := os.WriteFile(filepath.Join(src, "blob"), blob, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	writeDefs(t, dir, map[string]string{"10-root.conf": "[Partition]\nType=root\nFormat=ext4\nCopyFiles=/:/\nMinimize=best\n"})
+	best := buildImage(t, dir, "best.raw", src, nil)[0].RawSize
+	if best >= 128<<20 {
+		t.Fatalf("the smallest file system is %d bytes; the test needs it under 128 MiB", best)
+	}
+	writeDefs(t, dir, map[string]string{"10-root.conf": "[Partition]\nType=root\nFormat=ext4\nCopyFiles=/:/\nMinimize=best\nSizeMinBytes=129M\n"})
+	parts := buildImage(t, dir, "step.raw", src, nil)
+	fs := extractPart(t, filepath.Join(dir, "step.raw"), parts[0])
+	fsckClean(t, fs)
+	blocks, _ := fsBlocks(t, fs)
+	if size := blocks * 4096; size < 129<<20 || size != parts[0].RawSize {
+		t.Errorf("file system of %d bytes in a partition of %d; want at least 129 MiB, filling it", size, parts[0].RawSize)
+	}
+	if h := dumpe2fsHeader(t, fs); h["Total journal size"] != "16M" {
+		t.Errorf("journal %q, want 16M", h["Total journal size"])
 	}
 }

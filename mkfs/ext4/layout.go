@@ -121,6 +121,10 @@ func Layout(ctx context.Context, root *Inode, opts Options) (*Plan, error) {
 	return pr.layout(ctx, opts.Size)
 }
 
+// Size is the size of the region the plan was laid out for (Options.Size),
+// which the file system may end a little short of (Stats.Blocks).
+func (p *Plan) Size() int64 { return p.size }
+
 // Relayout lays out the same tree with the same options for a file
 // system of size bytes. It does not repeat the work that does not depend
 // on the size: in particular no Data.Runs is called again. p stays valid.

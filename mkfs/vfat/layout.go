@@ -103,6 +103,10 @@ func LayoutMin(ctx context.Context, root *Inode, opts Options) (*Plan, error) {
 	return t.layout(opts)
 }
 
+// Size is the size of the region the plan was laid out for (Options.Size),
+// which the file system may end a little short of (Stats.Sectors).
+func (p *Plan) Size() int64 { return p.opts.Size }
+
 // Relayout lays out the same tree with the same options for a file
 // system of size bytes, without validating and naming the tree again.
 // p stays valid.
