@@ -16,6 +16,7 @@ import (
 	"github.com/hermetic-repart/hermetic-repart/imagefile"
 	"github.com/hermetic-repart/hermetic-repart/layout"
 	"github.com/hermetic-repart/hermetic-repart/mkfs/ext4"
+	"github.com/hermetic-repart/hermetic-repart/mkfs/filedata"
 	"github.com/hermetic-repart/hermetic-repart/mkfs/vfat"
 	"github.com/hermetic-repart/hermetic-repart/seedrand"
 )
@@ -470,12 +471,12 @@ func fatLabel(s string) string {
 	return string(b)
 }
 
-// sourceData is a regular file of the tree as the writer's Data: the runs
-// come from the scan, and every copy reopens the source through
+// sourceData is a regular file of the tree as the writers' filedata.Data:
+// the runs come from the scan, and every copy reopens the source through
 // fstree.Inode.Open, which refuses a file that changed since the scan.
 type sourceData struct{ in *fstree.Inode }
 
-func (d sourceData) Runs(size int64) ([]ext4.Run, error) {
+func (d sourceData) Runs(size int64) ([]filedata.Run, error) {
 	if size != d.in.Size {
 		return nil, fmt.Errorf("%s: size %d, scanned as %d", d.in.Source, size, d.in.Size)
 	}

@@ -57,7 +57,7 @@ func TestDeterministic(t *testing.T) {
 		big.Entries = append(big.Entries, Entry{fmt.Sprint("e", i), fileNode(0o644, []byte{byte(i)})})
 	}
 	tree.Entries = append(tree.Entries, Entry{"big", big},
-		Entry{"host", &Inode{Kind: Regular, Perm: 0o644, Size: 20 << 20, Data: File{host}}})
+		Entry{"host", &Inode{Kind: Regular, Perm: 0o644, Size: 20 << 20, Data: File{Path: host}}})
 
 	for _, typ := range []string{"ext4", "ext3", "ext2"} {
 		build := func(procs int, root *Inode) [32]byte {
@@ -154,7 +154,7 @@ func TestSourceErrors(t *testing.T) {
 			if err := os.WriteFile(c.path, randBytes(randSource(1), int(size)), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			f := &Inode{Kind: Regular, Size: size, Data: File{c.path}}
+			f := &Inode{Kind: Regular, Size: size, Data: File{Path: c.path}}
 			other := dirNode(0o755)
 			for i := range 100 {
 				other.Entries = append(other.Entries, Entry{fmt.Sprint(i), fileNode(0o644, []byte("x"))})

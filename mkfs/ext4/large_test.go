@@ -259,7 +259,7 @@ func TestSparseAndHugeFiles(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return &Inode{Kind: Regular, Perm: 0o644, Size: st.Size(), Data: File{p}, Mtime: testTime}
+		return &Inode{Kind: Regular, Perm: 0o644, Size: st.Size(), Data: File{Path: p}, Mtime: testTime}
 	}
 	root := dirNode(0o755)
 	root.Entries = []Entry{

@@ -46,7 +46,7 @@ func TestLargeSparseFile(t *testing.T) {
 	f.Close()
 
 	mt := time.Date(2023, 1, 2, 3, 4, 6, 0, time.UTC)
-	root := dir(Entry{"EFI", dir(Entry{"big.bin", &Inode{Kind: Regular, Size: size, Data: File{src}, Mtime: mt}})})
+	root := dir(Entry{"EFI", dir(Entry{"big.bin", &Inode{Kind: Regular, Size: size, Data: File{Path: src}, Mtime: mt}})})
 	opts := testOptions(0, 512)
 	m, err := MinSize(context.Background(), root, opts)
 	if err != nil {

@@ -1,13 +1,10 @@
 package vfat
 
 import (
-	"context"
 	"fmt"
-	"io"
-	"os"
 	"time"
 
-	"github.com/hermetic-repart/hermetic-repart/imagefile"
+	"github.com/hermetic-repart/hermetic-repart/mkfs/filedata"
 )
 
 // Kind is the type of an inode. FAT holds only regular files and
@@ -96,80 +93,10 @@ type Entry struct {
 	Inode *Inode
 }
 
-// Run is a byte range [Offset, Offset+Length) of a file's content.
-type Run = imagefile.Run
-
-// Data is the content of a regular file (the same contract as package
-// mkfs/ext4's Data, so one adapter can serve both writers).
-//
-// FAT has no holes: every cluster of a file is allocated. Plan.Write
-// asks for Runs (once per file, before copying it) and copies only them;
-// everything outside the runs is left as the zeros the output region
-// already holds. CopyTo may be called from several goroutines at once.
-type Data interface {
-	// Runs returns where the content may be non-zero: byte ranges in
-	// increasing order, not overlapping, within [0, size). Reporting
-	// zeros inside a run is allowed.
-	Runs(size int64) ([]Run, error)
-	// CopyTo writes the n content bytes starting at off to dst at dstOff.
-	// It must write exactly those bytes or fail; it may skip bytes that
-	// are zero, since the output region reads as zeros. dst is the
-	// io.WriterAt given to the writer: when it is an *os.File, or has an
-	// OS() *os.File method (as imagefile.File does), implementations may
-	// use copy_file_range.
-	CopyTo(ctx context.Context, dst io.WriterAt, dstOff, off, n int64) error
-}
-
-// Bytes is file content held in memory. Runs reports it as one run
-// (without the trailing zeros).
-type Bytes []byte
-
-// Runs implements Data.
-func (b Bytes) Runs(size int64) ([]Run, error) {
-	n := min(int64(len(b)), size)
-	for n > 0 && b[n-1] == 0 {
-		n--
-	}
-	if n == 0 {
-		return nil, nil
-	}
-	return []Run{{Offset: 0, Length: n}}, nil
-}
-
-// CopyTo implements Data.
-func (b Bytes) CopyTo(ctx context.Context, dst io.WriterAt, dstOff, off, n int64) error {
-	if off < 0 || off+n > int64(len(b)) {
-		return fmt.Errorf("range %d+%d outside %d bytes of content", off, n, len(b))
-	}
-	return imagefile.WriteNonZero(dst, b[off:off+n], dstOff)
-}
-
-// File is the content of a regular file on the host, read at write time.
-// Runs are found with SEEK_DATA/SEEK_HOLE, so holes in the source are not
-// read; copies use copy_file_range when the destination is a file.
-type File struct {
-	Path string
-}
-
-// Runs implements Data.
-func (f File) Runs(size int64) ([]Run, error) {
-	fd, err := os.Open(f.Path)
-	if err != nil {
-		return nil, err
-	}
-	defer fd.Close()
-	return imagefile.DataRuns(int(fd.Fd()), size)
-}
-
-// CopyTo implements Data.
-func (f File) CopyTo(ctx context.Context, dst io.WriterAt, dstOff, off, n int64) error {
-	src, err := os.Open(f.Path)
-	if err != nil {
-		return err
-	}
-	defer src.Close()
-	if err := imagefile.CopyData(ctx, dst, dstOff, src, off, n); err != nil {
-		return fmt.Errorf("%s: %w", f.Path, err)
-	}
-	return nil
-}
+// The content of regular files: see package filedata.
+type (
+	Run   = filedata.Run
+	Data  = filedata.Data
+	Bytes = filedata.Bytes
+	File  = filedata.File
+)
