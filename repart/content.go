@@ -57,6 +57,8 @@ type fileSystem interface {
 	// floor is the least size Minimize=guess gives (repart's minimum
 	// for the file system type).
 	floor() uint64
+	// minSize is the least size layout succeeds in.
+	minSize(ctx context.Context) (uint64, error)
 }
 
 // fsPlan is a laid-out file system.
@@ -246,11 +248,10 @@ func (b *build) layoutContent(ctx context.Context) error {
 			plan, err = c.fs.layout(ctx, int64(p.Size))
 		}
 		if noSpace(err) {
-			least, merr := c.fs.smallest(ctx)
+			need, merr := c.fs.minSize(ctx)
 			if merr != nil {
 				return fmt.Errorf("%s: Format=%s: %w", p.Def.Path, p.Def.Format, merr)
 			}
-			need := least.size()
 			hint := "raise SizeMinBytes= or set Minimize=guess"
 			if p.Def.SizeMax != layout.Unset && p.Size >= p.Def.SizeMax&^(layout.Grain-1) {
 				hint = "raise SizeMaxBytes="
@@ -298,6 +299,11 @@ func (f *ext4FS) smallest(ctx context.Context) (fsPlan, error) {
 
 func (f *ext4FS) floor() uint64 { return 32 << 20 }
 
+func (f *ext4FS) minSize(ctx context.Context) (uint64, error) {
+	n, err := ext4.MinSize(ctx, f.root, f.opts)
+	return uint64(n), err
+}
+
 func (p ext4Plan) relayout(ctx context.Context, size int64) (fsPlan, error) {
 	q, err := p.Relayout(ctx, size)
 	if err != nil {
@@ -339,6 +345,13 @@ func (f *vfatFS) smallest(ctx context.Context) (fsPlan, error) {
 }
 
 func (f *vfatFS) floor() uint64 { return 0 }
+
+// minSize is the least size of any FAT type, which is what a partition
+// without Minimize= is formatted with when it is too small for FAT32.
+func (f *vfatFS) minSize(ctx context.Context) (uint64, error) {
+	n, err := vfat.MinSize(ctx, f.root, f.opts)
+	return uint64(n), err
+}
 
 func (p vfatPlan) relayout(ctx context.Context, size int64) (fsPlan, error) {
 	q, err := p.Relayout(ctx, size)
