@@ -1,0 +1,495 @@
+package main
+
+// End-to-end tests of Format=vfat through the binary: images are built
+// from --copy-source trees and read back with dosfstools (fsck.fat),
+// mtools (minfo, mcopy, mdir) and blkid, since the kernel here has no
+// vfat driver.
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"maps"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hermetic-repart/hermetic-repart/internal/oracle"
+)
+
+// fatSDE is the SOURCE_DATE_EPOCH of these tests (2023-11-14 22:13:20
+// UTC, an even second); source times above it are clamped to it.
+const fatSDE = 1700000000
+
+// fatSeedVolumeID is blkid's spelling of the volume ID of the first ESP
+// made with seedArg (repart.md §4.3 and §15.1: fs UUID 3057d4fe-…).
+const fatSeedVolumeID = "3057-D4FE"
+
+// fatToolEnv is what the mtools readers run with: as repart runs mcopy
+// (times are UTC), and a UTF-8 locale for long names.
+var fatToolEnv = []string{"MTOOLS_SKIP_CHECK=1", "TZ=UTC", "LC_ALL=C.UTF-8"}
+
+// fatPart is one row of --json=short.
+type fatPart struct {
+	Type    string `json:"type"`
+	Label   string `json:"label"`
+	File    string `json:"file"`
+	Offset  int64  `json:"offset"`
+	RawSize int64  `json:"raw_size"`
+}
+
+// fatBuild runs the CLI in dir on the definitions files and source tree
+// src, writing dir/img.raw, and returns the result with the JSON rows of
+// a successful run.
+func fatBuild(t *testing.T, dir string, defs map[string]string, src string, env []string, extra ...string) (result, []fatPart) {
+	t.Helper()
+	writeDefs(t, dir, defs)
+	args := append([]string{"--empty=create", "--size=auto", seedArg, "--definitions=defs",
+		"--copy-source=" + src, "--json=short", "--pretty=no"}, extra...)
+	res := runCLI(t, dir, env, append(args, "img.raw")...)
+	if res.code != 0 {
+		return res, nil
+	}
+	var parts []fatPart
+	if err := json.Unmarshal([]byte(res.stdout), &parts); err != nil {
+		t.Fatalf("--json=short output %q: %v", res.stdout, err)
+	}
+	return res, parts
+}
+
+// fatMustBuild is fatBuild for runs that must succeed.
+func fatMustBuild(t *testing.T, dir string, defs map[string]string, src string, env []string, extra ...string) (result, []fatPart) {
+	t.Helper()
+	res, parts := fatBuild(t, dir, defs, src, env, extra...)
+	if res.code != 0 {
+		t.Fatalf("hermetic-repart failed (exit %d):\n%s", res.code, res.stderr)
+	}
+	return res, parts
+}
+
+// fatExtract copies partition p of img to dst, leaving holes where img
+// reads as zeros, so that fsck.fat and mtools see the file system alone.
+func fatExtract(t *testing.T, img string, p fatPart, dst string) string {
+	t.Helper()
+	in, err := os.Open(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	if err := out.Truncate(p.RawSize); err != nil {
+		t.Fatal(err)
+	}
+	buf, zero := make([]byte, 1<<20), make([]byte, 1<<20)
+	for off := int64(0); off < p.RawSize; off += int64(len(buf)) {
+		b := buf[:min(int64(len(buf)), p.RawSize-off)]
+		if _, err := in.ReadAt(b, p.Offset+off); err != nil {
+			t.Fatalf("reading partition at %d: %v", p.Offset+off, err)
+		}
+		if !bytes.Equal(b, zero[:len(b)]) {
+			if _, err := out.WriteAt(b, off); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return dst
+}
+
+// fsckLine is all fsck.fat -n prints about a clean file system, besides
+// its version banner.
+var fsckLine = regexp.MustCompile(`^\S+: \d+ files, \d+/\d+ clusters$`)
+
+// fatCheckClean requires fsck.fat -n to find nothing in part and fsck.fat
+// -a, run on a copy, to change no byte.
+func fatCheckClean(t *testing.T, part string) {
+	t.Helper()
+	fsck := oracle.Require(t, "fsck.fat")
+	out, stderr, err := oracle.Run(t, fsck, "-n", part)
+	if err != nil {
+		t.Errorf("fsck.fat -n %s: exit %d\n%s%s", filepath.Base(part), oracle.ExitCode(err), out, stderr)
+	}
+	for _, l := range strings.Split(strings.TrimSpace(out+stderr), "\n") {
+		if !strings.HasPrefix(l, "fsck.fat ") && !fsckLine.MatchString(l) {
+			t.Errorf("fsck.fat -n %s reports: %s", filepath.Base(part), l)
+		}
+	}
+	cp := part + ".fsck-a"
+	copyFileSparse(t, part, cp)
+	defer os.Remove(cp)
+	if out, stderr, err := oracle.Run(t, fsck, "-a", cp); err != nil {
+		t.Errorf("fsck.fat -a %s: exit %d\n%s%s", filepath.Base(part), oracle.ExitCode(err), out, stderr)
+	}
+	if off, differ := fatFirstDiff(t, part, cp); differ {
+		t.Errorf("fsck.fat -a changed %s at byte %d", filepath.Base(part), off)
+	}
+}
+
+func copyFileSparse(t *testing.T, src, dst string) {
+	t.Helper()
+	st, err := os.Stat(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fatExtract(t, src, fatPart{RawSize: st.Size()}, dst)
+}
+
+// fatFirstDiff compares two files and returns the first differing offset.
+func fatFirstDiff(t *testing.T, a, b string) (int64, bool) {
+	t.Helper()
+	fa, err := os.Open(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fa.Close()
+	fb, err := os.Open(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fb.Close()
+	ra, rb := bufio.NewReaderSize(fa, 1<<20), bufio.NewReaderSize(fb, 1<<20)
+	ba, bb := make([]byte, 1<<16), make([]byte, 1<<16)
+	for off := int64(0); ; {
+		na, ea := io.ReadFull(ra, ba)
+		nb, _ := io.ReadFull(rb, bb)
+		if !bytes.Equal(ba[:na], bb[:nb]) {
+			for i := 0; i < min(na, nb); i++ {
+				if ba[i] != bb[i] {
+					return off + int64(i), true
+				}
+			}
+			return off + int64(min(na, nb)), true
+		}
+		if ea != nil {
+			return 0, false
+		}
+		off += int64(na)
+	}
+}
+
+// fatBlkid is what blkid -p reports about part.
+func fatBlkid(t *testing.T, part string) map[string]string {
+	t.Helper()
+	out, stderr, err := oracle.Run(t, oracle.Require(t, "blkid"), "-p", "-o", "export", part)
+	if err != nil {
+		t.Fatalf("blkid -p %s: exit %d %s", part, oracle.ExitCode(err), stderr)
+	}
+	m := map[string]string{}
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		if k, v, ok := strings.Cut(l, "="); ok {
+			// export format escapes spaces and the like with backslashes
+			m[k] = regexp.MustCompile(`\\(.)`).ReplaceAllString(v, "$1")
+		}
+	}
+	return m
+}
+
+// fatCheckBlkid requires blkid to see a vfat of the given version, label
+// and volume ID.
+func fatCheckBlkid(t *testing.T, part, version, label, uuid string) {
+	t.Helper()
+	got := fatBlkid(t, part)
+	want := map[string]string{"TYPE": "vfat", "VERSION": version, "LABEL": label, "UUID": uuid}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("blkid -p %s: %s=%q, want %q (all: %v)", filepath.Base(part), k, got[k], v, got)
+		}
+	}
+}
+
+// fatMinfo returns minfo's sector size and cluster size in bytes.
+func fatMinfo(t *testing.T, part string) (sector, cluster int) {
+	t.Helper()
+	out, stderr, err := oracle.Run(t, "env", append(fatToolEnv, oracle.Require(t, "minfo"), "-i", part)...)
+	if err != nil {
+		t.Fatalf("minfo %s: exit %d %s", part, oracle.ExitCode(err), stderr)
+	}
+	var spc int
+	for _, l := range strings.Split(out, "\n") {
+		fmt.Sscanf(l, "sector size: %d bytes", &sector)
+		fmt.Sscanf(l, "cluster size: %d sectors", &spc)
+	}
+	if sector == 0 || spc == 0 {
+		t.Fatalf("minfo %s: no sector or cluster size in\n%s", part, out)
+	}
+	return sector, sector * spc
+}
+
+// fatReadBack copies the whole file system in part into a new directory
+// with mcopy -s -m, as a user would, and returns it.
+func fatReadBack(t *testing.T, part string) string {
+	t.Helper()
+	dst := filepath.Join(t.TempDir(), "back")
+	if err := os.Mkdir(dst, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	args := append(fatToolEnv, oracle.Require(t, "mcopy"), "-s", "-m", "-i", part, "::*", dst+"/")
+	if out, stderr, err := oracle.Run(t, "env", args...); err != nil {
+		t.Fatalf("mcopy -s -m: exit %d\n%s%s", oracle.ExitCode(err), out, stderr)
+	}
+	return dst
+}
+
+// fatNode is one file of a tree as FAT keeps it.
+type fatNode struct {
+	dir   bool
+	data  string // sha256 of a regular file
+	mtime int64
+}
+
+// fatScan lists the tree under root by relative path.
+func fatScan(t *testing.T, root string) map[string]fatNode {
+	t.Helper()
+	m := map[string]fatNode{}
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || p == root {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		st, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		n := fatNode{dir: d.IsDir(), mtime: st.ModTime().Unix()}
+		if d.Type().IsRegular() {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			h := sha256.Sum256(b)
+			n.data = hex.EncodeToString(h[:])
+		}
+		m[rel] = n
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// fatCompareTree requires the tree read back from a FAT to be the source
+// tree: the same names, kinds and bytes, and mtimes clamped to sde and cut
+// to FAT's 2 seconds.
+func fatCompareTree(t *testing.T, src, back string, sde int64) {
+	t.Helper()
+	want, got := fatScan(t, src), fatScan(t, back)
+	for _, p := range slices.Sorted(maps.Keys(want)) {
+		w := want[p]
+		g, ok := got[p]
+		if !ok {
+			t.Errorf("%s: missing from the file system", p)
+			continue
+		}
+		if g.dir != w.dir || g.data != w.data {
+			t.Errorf("%s: read back as dir=%v sha256=%s, want dir=%v sha256=%s", p, g.dir, g.data, w.dir, w.data)
+		}
+		wt := min(w.mtime, sde)
+		wt -= wt % 2
+		if g.mtime != wt {
+			t.Errorf("%s: mtime %s, want %s (source %s)", p, time.Unix(g.mtime, 0).UTC(), time.Unix(wt, 0).UTC(), time.Unix(w.mtime, 0).UTC())
+		}
+	}
+	for p := range got {
+		if _, ok := want[p]; !ok {
+			t.Errorf("%s: in the file system but not in the source", p)
+		}
+	}
+}
+
+// fatEntry is one file of a source tree.
+type fatEntry struct {
+	path  string // slash-separated, relative
+	dir   bool
+	data  []byte
+	perm  os.FileMode
+	mtime time.Time
+}
+
+// fatESPEntries is the ESP tree of the brief: a boot loader of a few MiB,
+// loader entries with long names, nested and empty directories, empty
+// files, names that differ only in the case of their extension (in
+// different directories) and names whose parts each have one case,
+// all-lower-case 8.3 names, non-ASCII names, 1000 files in one directory,
+// and files just under and over multiples of 512 and 4096 bytes. Source
+// times are both below fatSDE (odd seconds, nanoseconds) and above it.
+func fatESPEntries() []fatEntry {
+	rng := rand.New(rand.NewChaCha8([32]byte{'v', 'f', 'a', 't'}))
+	blob := func(n int) []byte {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(rng.Uint32())
+		}
+		return b
+	}
+	var es []fatEntry
+	i := 0
+	add := func(path string, dir bool, data []byte) {
+		i++
+		// alternately well below the epoch (odd second plus a fraction) and above it
+		mt := time.Unix(fatSDE-int64(86400*i)-1, int64(i*7919)%1e9)
+		if i%3 == 0 {
+			mt = time.Unix(fatSDE+int64(1000*i)+1, 0)
+		}
+		perm := os.FileMode(0o644)
+		if dir {
+			perm = 0o755
+		}
+		es = append(es, fatEntry{path: path, dir: dir, data: data, perm: perm, mtime: mt})
+	}
+	for _, d := range []string{"EFI", "EFI/BOOT", "EFI/Linux", "loader", "loader/entries",
+		"a", "a/b", "a/b/c", "a/b/c/d", "a/b/c/d/e", "a/b/c/d/e/f", "a/b/c/d/e/f/g", "a/b/c/d/e/f/g/h",
+		"emptydir", "case1", "case2", "sizes", "many", "Ünïcødé dir"} {
+		add(d, true, nil)
+	}
+	add("EFI/BOOT/BOOTX64.EFI", false, blob(3<<20+123))
+	add("EFI/Linux/linux-6.8.0-generic-x86_64.efi", false, blob(1<<20+7))
+	add("loader/loader.conf", false, []byte("timeout 3\ndefault 2024-*\n"))
+	add("loader/random-seed", false, blob(32))
+	for _, n := range []string{
+		"2024-01-01-long-entry-name-with-many-characters.conf",
+		"2024-01-02-long-entry-name-with-many-characters.conf",
+		"2024-01-03-long-entry-name-with-many-characters+3-1.conf",
+		"entry.conf",
+		strings.Repeat("a-really-long-name-", 12) + "end.conf", // 235 characters
+	} {
+		add("loader/entries/"+n, false, []byte("title "+n+"\nlinux /vmlinuz\n"))
+	}
+	add("a/b/c/d/e/f/g/h/deep.txt", false, []byte("deep\n"))
+	add("empty", false, nil)
+	add("a/empty2", false, []byte{})
+	add("case1/NAME.TXT", false, []byte("upper\n"))
+	add("case2/name.txt", false, []byte("lower\n"))
+	add("case2/name.TXT2", false, []byte("other\n"))
+	add("lower.TXT", false, []byte("lower base, upper extension\n"))
+	add("UPPER.txt", false, []byte("upper base, lower extension\n"))
+	add("Mixed.Txt", false, []byte("mixed\n"))
+	add("hello.txt", false, []byte("hello\n"))
+	add("kernel", false, blob(100))
+	add("abcdefgh.efi", false, blob(200))
+	add("LONGNA~1.TXT", false, []byte("a literal tail\n"))
+	add("longname-one.txt", false, []byte("wants LONGNA~1.TXT too\n"))
+	add(".hidden", false, []byte("dot file\n"))
+	add("file with spaces [v1];a,b+c=d.txt", false, []byte("odd characters\n"))
+	add("a.b.c", false, []byte("dots\n"))
+	add("ünïcødé.txt", false, []byte("latin\n"))
+	add("日本語ファイル.conf", false, []byte("cjk\n"))
+	add("Ünïcødé dir/Ωmega.TXT", false, []byte("greek\n"))
+	ro := len(es)
+	add("readonly.txt", false, []byte("read only\n"))
+	es[ro].perm = 0o444
+	for _, n := range []int{1, 511, 512, 513, 4095, 4096, 4097, 8191, 8192, 8193, 65535, 65536, 65537} {
+		add(fmt.Sprintf("sizes/size-%05d.bin", n), false, blob(n))
+	}
+	for k := range 1000 {
+		add(fmt.Sprintf("many/entry-with-a-long-name-%04d.conf", k), false, []byte(fmt.Sprintf("file %d\n", k)))
+	}
+	return es
+}
+
+// fatMakeTree creates es under root in the order of perm (indices into
+// es; nil: as listed), then sets modes and times, directories last.
+// shift moves the times above fatSDE.
+func fatMakeTree(t *testing.T, root string, es []fatEntry, perm []int, shift time.Duration) {
+	t.Helper()
+	if perm == nil {
+		perm = make([]int, len(es))
+		for i := range perm {
+			perm[i] = i
+		}
+	}
+	for _, i := range perm {
+		e := es[i]
+		p := filepath.Join(root, filepath.FromSlash(e.path))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		var err error
+		if e.dir {
+			err = os.MkdirAll(p, 0o755)
+		} else {
+			err = os.WriteFile(p, e.data, 0o644)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	fatSetTimes(t, root, es, shift)
+}
+
+// fatSetTimes sets modes and times of es under root, deepest first so
+// that no later change touches a directory's mtime.
+func fatSetTimes(t *testing.T, root string, es []fatEntry, shift time.Duration) {
+	t.Helper()
+	order := slices.Clone(es)
+	slices.SortStableFunc(order, func(a, b fatEntry) int {
+		return strings.Count(b.path, "/") - strings.Count(a.path, "/")
+	})
+	for _, e := range order {
+		p := filepath.Join(root, filepath.FromSlash(e.path))
+		if err := os.Chmod(p, e.perm); err != nil {
+			t.Fatal(err)
+		}
+		mt := e.mtime
+		if mt.Unix() > fatSDE {
+			mt = mt.Add(shift)
+		}
+		if err := os.Chtimes(p, mt, mt); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// The ESP tree of the brief, at both sector sizes, read back by
+// fsck.fat, mtools and blkid.
+func TestVFATESPTree(t *testing.T) {
+	for _, sz := range []int{512, 4096} {
+		t.Run(fmt.Sprint(sz), func(t *testing.T) {
+			t.Parallel()
+			src := filepath.Join(t.TempDir(), "src")
+			es := fatESPEntries()
+			fatMakeTree(t, src, es, nil, 0)
+			// FAT32 needs about 33 MiB at 512-byte sectors and 257 MiB at
+			// 4096 (filesystems.md B10); repart's mangling maps the labels
+			// (repart.md §8.2): non-ASCII to "_", cut to 11, upper case,
+			// then forbidden characters to "_".
+			size, label, wantLabel := "64M", "my esp.böot", "MY ESP_B_OT"
+			if sz == 4096 {
+				size, label, wantLabel = "300M", "Ünïcødé:EFI/system+boot", "_N_C_D__EFI"
+			}
+			dir := t.TempDir()
+			defs := map[string]string{"10-esp.conf": fmt.Sprintf("[Partition]\nType=esp\nLabel=%s\nCopyFiles=/:/\nSizeMinBytes=%s\nSizeMaxBytes=%s\n", label, size, size)}
+			_, parts := fatMustBuild(t, dir, defs, src, []string{fmt.Sprintf("SOURCE_DATE_EPOCH=%d", fatSDE)}, fmt.Sprintf("--sector-size=%d", sz))
+			if len(parts) != 1 {
+				t.Fatalf("%d partitions, want 1", len(parts))
+			}
+			part := fatExtract(t, filepath.Join(dir, "img.raw"), parts[0], filepath.Join(dir, "esp.img"))
+
+			sector, cluster := fatMinfo(t, part)
+			if sector != sz {
+				t.Fatalf("minfo reports %d-byte sectors, want %d: mtools does not read this FAT as the image's sector size", sector, sz)
+			}
+			// the sizes/ files straddle multiples of 512 and 4096 bytes;
+			// that tests cluster boundaries only at those cluster sizes
+			if cluster != 512 && cluster != 4096 {
+				t.Errorf("cluster size %d: sizes/ does not straddle its multiples", cluster)
+			}
+			fatCheckClean(t, part)
+			fatCheckBlkid(t, part, "FAT32", wantLabel, fatSeedVolumeID)
+			fatCompareTree(t, src, fatReadBack(t, part), fatSDE)
+		})
+	}
+}
