@@ -20,7 +20,9 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -491,5 +493,151 @@ func TestVFATESPTree(t *testing.T) {
 			fatCheckBlkid(t, part, "FAT32", wantLabel, fatSeedVolumeID)
 			fatCompareTree(t, src, fatReadBack(t, part), fatSDE)
 		})
+	}
+}
+
+// fatLinesWith returns the lines of s holding every one of subs.
+func fatLinesWith(s string, subs ...string) []string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		ok := true
+		for _, sub := range subs {
+			ok = ok && strings.Contains(l, sub)
+		}
+		if ok {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// fatWriteFiles creates the files (path -> contents) under root.
+func fatWriteFiles(t *testing.T, root string, files map[string]string) {
+	t.Helper()
+	for p, c := range files {
+		p = filepath.Join(root, filepath.FromSlash(p))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// A partition too small for a valid FAT32 gets a FAT16, and the warning
+// says which definition it concerns.
+func TestVFATSmallESPIsFAT16(t *testing.T) {
+	t.Parallel()
+	src := t.TempDir()
+	fatWriteFiles(t, src, map[string]string{"EFI/BOOT/BOOTX64.EFI": strings.Repeat("boot", 100000), "loader/loader.conf": "timeout 0\n"})
+	dir := t.TempDir()
+	defs := map[string]string{"10-small-esp.conf": "[Partition]\nType=esp\nCopyFiles=/:/\nSizeMinBytes=16M\nSizeMaxBytes=16M\n"}
+	res, parts := fatMustBuild(t, dir, defs, src, nil)
+	if w := fatLinesWith(res.stderr, "defs/10-small-esp.conf", "FAT16"); len(w) != 1 {
+		t.Errorf("want one warning naming defs/10-small-esp.conf and FAT16, stderr:\n%s", res.stderr)
+	}
+	part := fatExtract(t, filepath.Join(dir, "img.raw"), parts[0], filepath.Join(dir, "esp.img"))
+	fatCheckClean(t, part)
+	fatCheckBlkid(t, part, "FAT16", "ESP", fatSeedVolumeID)
+	fatCompareTree(t, src, fatReadBack(t, part), time.Now().Unix()+3600)
+}
+
+// Symbolic links and FIFOs cannot be stored on FAT: each is named in a
+// notice and left out, as repart's mcopy leaves them out.
+func TestVFATSkipsSpecialFiles(t *testing.T) {
+	t.Parallel()
+	src := t.TempDir()
+	fatWriteFiles(t, src, map[string]string{"boot/x.efi": "x"})
+	if err := os.Symlink("x.efi", filepath.Join(src, "boot/link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(filepath.Join(src, "boot/fifo"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	defs := map[string]string{"10-esp.conf": "[Partition]\nType=esp\nCopyFiles=/:/\nSizeMinBytes=40M\n"}
+	res, parts := fatMustBuild(t, dir, defs, src, nil)
+	for _, name := range []string{"/boot/link", "/boot/fifo"} {
+		if len(fatLinesWith(res.stderr, "defs/10-esp.conf", name)) != 1 {
+			t.Errorf("want one notice naming defs/10-esp.conf and %s, stderr:\n%s", name, res.stderr)
+		}
+	}
+	part := fatExtract(t, filepath.Join(dir, "img.raw"), parts[0], filepath.Join(dir, "esp.img"))
+	fatCheckClean(t, part)
+	got := slices.Sorted(maps.Keys(fatScan(t, fatReadBack(t, part))))
+	if want := []string{"boot", "boot/x.efi"}; !slices.Equal(got, want) {
+		t.Errorf("the ESP holds %q, want %q", got, want)
+	}
+}
+
+// Names FAT cannot hold, or cannot hold apart, are an error naming the
+// path, and no image is left behind.
+func TestVFATUnstorableNames(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		files []string // created under the source
+		want  []string // in the error
+	}{
+		{[]string{"sub/a:b.txt"}, []string{"/sub/a:b.txt"}},
+		{[]string{"what?.txt"}, []string{"/what?.txt"}},
+		{[]string{"EFI/trailing."}, []string{"/EFI/trailing."}},
+		{[]string{"trailing "}, []string{"/trailing "}},
+		{[]string{"star*.efi"}, []string{"/star*.efi"}},
+		{[]string{`back\slash`}, []string{`/back\slash`}},
+		{[]string{`quo"te`}, []string{`/quo"te`}},
+		{[]string{"a<b>c"}, []string{"/a<b>c"}},
+		{[]string{"pi|pe"}, []string{"/pi|pe"}},
+		{[]string{"sub/Case.txt", "sub/case.TXT"}, []string{"/sub/Case.txt", "/sub/case.TXT"}},
+		{[]string{"Ünï/Straße.conf", "Ünï/STRASSE.conf", "Ünï/straße.conf"}, []string{"/Ünï/Straße.conf", "/Ünï/straße.conf"}},
+		{[]string{"EFI", "efi/x"}, []string{"/EFI", "/efi"}},
+	} {
+		src := t.TempDir()
+		files := map[string]string{}
+		for _, f := range tt.files {
+			files[f] = f
+		}
+		fatWriteFiles(t, src, files)
+		dir := t.TempDir()
+		defs := map[string]string{"10-esp.conf": "[Partition]\nType=esp\nCopyFiles=/:/\nSizeMinBytes=40M\n"}
+		res, _ := fatBuild(t, dir, defs, src, nil)
+		if res.code == 0 {
+			t.Errorf("%q: exit 0, want an error", tt.files)
+		}
+		for _, w := range tt.want {
+			// a path may be quoted, escapes and all
+			if len(fatLinesWith(res.stderr, "defs/10-esp.conf", w))+len(fatLinesWith(res.stderr, "defs/10-esp.conf", strconv.Quote(w))) == 0 {
+				t.Errorf("%q: no error naming defs/10-esp.conf and %q, stderr:\n%s", tt.files, w, res.stderr)
+			}
+		}
+		if l := leftovers(t, dir); len(l) > 0 {
+			t.Errorf("%q: left %v behind", tt.files, l)
+		}
+	}
+}
+
+// FAT cannot hold a file of 4 GiB or more: the error names it.
+func TestVFATFileOver4GiB(t *testing.T) {
+	t.Parallel()
+	src := t.TempDir()
+	fatWriteFiles(t, src, map[string]string{"EFI/BOOT/BOOTX64.EFI": "boot"})
+	huge := filepath.Join(src, "images", "huge.img")
+	if err := os.Mkdir(filepath.Dir(huge), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(huge, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(huge, 4<<30); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	defs := map[string]string{"10-esp.conf": "[Partition]\nType=esp\nCopyFiles=/:/\nSizeMinBytes=64M\n"}
+	res, _ := fatBuild(t, dir, defs, src, nil)
+	if res.code == 0 || len(fatLinesWith(res.stderr, "defs/10-esp.conf", "/images/huge.img")) == 0 {
+		t.Errorf("exit %d, want an error naming defs/10-esp.conf and /images/huge.img, stderr:\n%s", res.code, res.stderr)
+	}
+	if l := leftovers(t, dir); len(l) > 0 {
+		t.Errorf("left %v behind", l)
 	}
 }
