@@ -641,3 +641,141 @@ func TestVFATFileOver4GiB(t *testing.T) {
 		t.Errorf("left %v behind", l)
 	}
 }
+
+// fatMinimizeTree is a tree bigger than the smallest FAT32 (about
+// 32 MiB of clusters at 512-byte sectors) holds: a 40 MiB sparse file
+// with data at both ends, a boot loader and a loader entry.
+func fatMinimizeTree(t *testing.T) string {
+	t.Helper()
+	src := t.TempDir()
+	rng := rand.New(rand.NewChaCha8([32]byte{'m', 'i', 'n'}))
+	data := make([]byte, 1<<20)
+	for i := range data {
+		data[i] = byte(rng.Uint32())
+	}
+	fatWriteFiles(t, src, map[string]string{
+		"EFI/BOOT/BOOTX64.EFI":        string(data[:512<<10]),
+		"loader/entries/a-entry.conf": "title a\n",
+	})
+	blob := filepath.Join(src, "images", "blob.bin")
+	if err := os.Mkdir(filepath.Dir(blob), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(blob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(data, 0); err == nil {
+		_, err = f.WriteAt(data, 40<<20-int64(len(data)))
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return src
+}
+
+// fatCheckESP requires partition p of dir/img.raw to be a clean FAT of
+// the given version holding src.
+func fatCheckESP(t *testing.T, dir string, p fatPart, version, src string) {
+	t.Helper()
+	part := fatExtract(t, filepath.Join(dir, "img.raw"), p, filepath.Join(dir, "esp.img"))
+	fatCheckClean(t, part)
+	fatCheckBlkid(t, part, version, "ESP", fatSeedVolumeID)
+	fatCompareTree(t, src, fatReadBack(t, part), time.Now().Unix()+3600)
+}
+
+// Minimize=best makes the smallest FAT32 that holds the tree: one grain
+// (4096 bytes) less cannot hold it as FAT32. Minimize=guess is at least
+// as large. Limits below the need are errors that say the need.
+func TestVFATMinimize(t *testing.T) {
+	t.Parallel()
+	esp := func(extra string) map[string]string {
+		return map[string]string{"10-esp.conf": "[Partition]\nType=esp\nCopyFiles=/:/\n" + extra}
+	}
+	sized := func(n int64) string { return fmt.Sprintf("SizeMinBytes=%d\nSizeMaxBytes=%d\n", n, n) }
+	// fails requires a run to fail with an error on the definition that
+	// states need in bytes, leaving nothing behind.
+	fails := func(t *testing.T, what string, defs map[string]string, src string, need int64) {
+		t.Helper()
+		dir := t.TempDir()
+		res, _ := fatBuild(t, dir, defs, src, nil)
+		if res.code == 0 {
+			t.Errorf("%s: exit 0, want an error", what)
+		}
+		if len(fatLinesWith(res.stderr, "defs/10-esp.conf", fmt.Sprintf("(%d bytes)", need))) == 0 {
+			t.Errorf("%s: no error naming defs/10-esp.conf and the %d bytes needed, stderr:\n%s", what, need, res.stderr)
+		}
+		if l := leftovers(t, dir); len(l) > 0 {
+			t.Errorf("%s: left %v behind", what, l)
+		}
+	}
+
+	t.Run("big", func(t *testing.T) {
+		src := fatMinimizeTree(t)
+		dir := t.TempDir()
+		_, parts := fatMustBuild(t, dir, esp("Minimize=best\n"), src, nil)
+		best := parts[0].RawSize
+		fatCheckESP(t, dir, parts[0], "FAT32", src)
+		if best%4096 != 0 || best <= 40<<20 {
+			t.Errorf("Minimize=best: %d bytes, want a multiple of 4096 above the 40 MiB of data", best)
+		}
+
+		dir = t.TempDir()
+		_, parts = fatMustBuild(t, dir, esp("Minimize=guess\n"), src, nil)
+		guess := parts[0].RawSize
+		fatCheckESP(t, dir, parts[0], "FAT32", src)
+		if guess < best {
+			t.Errorf("Minimize=guess: %d bytes, less than Minimize=best's %d", guess, best)
+		}
+		t.Logf("best %d, guess %d", best, guess)
+
+		// This tree needs more than the smallest FAT32 geometry, so one
+		// grain less is a FAT32 it does not fit in: an error stating the
+		// need, not a fallback.
+		fails(t, "best−4096 without Minimize=", esp(sized(best-4096)), src, best)
+		fails(t, "Minimize=best with SizeMaxBytes=best−4096", esp(fmt.Sprintf("Minimize=best\nSizeMaxBytes=%d\n", best-4096)), src, best)
+		fails(t, "Minimize=guess with SizeMaxBytes=guess−4096", esp(fmt.Sprintf("Minimize=guess\nSizeMaxBytes=%d\n", guess-4096)), src, guess)
+	})
+
+	t.Run("small", func(t *testing.T) {
+		src := t.TempDir()
+		fatWriteFiles(t, src, map[string]string{"EFI/BOOT/BOOTX64.EFI": strings.Repeat("x", 300000), "loader/loader.conf": "timeout 0\n"})
+		dir := t.TempDir()
+		_, parts := fatMustBuild(t, dir, esp("Minimize=best\n"), src, nil)
+		best := parts[0].RawSize
+		fatCheckESP(t, dir, parts[0], "FAT32", src)
+
+		// mkfs.fat agrees that best is the smallest FAT32 on the grain:
+		// it warns of too few clusters one grain below, not at best.
+		mkfs := oracle.Require(t, "mkfs.fat")
+		for _, sz := range []int64{best, best - 4096} {
+			f := filepath.Join(t.TempDir(), "mkfs.img")
+			out, stderr, err := oracle.Run(t, mkfs, "-F", "32", "-S", "512", "-C", f, fmt.Sprint(sz/1024))
+			if err != nil {
+				t.Fatalf("mkfs.fat: %v %s", err, stderr)
+			}
+			if warned := strings.Contains(out+stderr, "less then suggested minimum"); warned != (sz < best) {
+				t.Errorf("mkfs.fat -F 32 of %d bytes: warned of too few clusters: %v\n%s%s", sz, warned, out, stderr)
+			}
+		}
+
+		// The tree is far smaller than the smallest FAT32, so one grain
+		// less gives a FAT16, with a warning.
+		dir = t.TempDir()
+		res, parts := fatMustBuild(t, dir, esp(sized(best-4096)), src, nil)
+		if len(fatLinesWith(res.stderr, "defs/10-esp.conf", "FAT16")) != 1 {
+			t.Errorf("best−4096: want a warning naming defs/10-esp.conf and FAT16, stderr:\n%s", res.stderr)
+		}
+		fatCheckESP(t, dir, parts[0], "FAT16", src)
+
+		dir = t.TempDir()
+		_, parts = fatMustBuild(t, dir, esp("Minimize=guess\n"), src, nil)
+		if parts[0].RawSize < best {
+			t.Errorf("Minimize=guess: %d bytes, less than Minimize=best's %d", parts[0].RawSize, best)
+		}
+		fatCheckESP(t, dir, parts[0], "FAT32", src)
+	})
+}
