@@ -17,6 +17,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -778,4 +779,105 @@ func TestVFATMinimize(t *testing.T) {
 		}
 		fatCheckESP(t, dir, parts[0], "FAT32", src)
 	})
+}
+
+// fatImageHash is the SHA-256 of a whole file.
+func fatImageHash(t *testing.T, path string) string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// fatTmpfsDir is a new directory on /dev/shm, or failing that t.TempDir.
+func fatTmpfsDir(t *testing.T) string {
+	t.Helper()
+	d, err := os.MkdirTemp("/dev/shm", "vfat-e2e")
+	if err != nil {
+		t.Logf("no tmpfs: %v", err)
+		return t.TempDir()
+	}
+	t.Cleanup(func() { os.RemoveAll(d) })
+	return d
+}
+
+// The image is the same bytes whatever the umask, the order the source
+// directories list their entries in, GOMAXPROCS and TMPDIR, and whatever
+// the source times above SOURCE_DATE_EPOCH.
+func TestVFATDeterministic(t *testing.T) {
+	t.Parallel()
+	es := fatESPEntries()
+	srcA := filepath.Join(t.TempDir(), "a")
+	fatMakeTree(t, srcA, es, nil, 0)
+	// the same tree elsewhere, created in another order, with other
+	// times above the epoch; on a tmpfs if there is one, since tmpfs
+	// lists entries in creation order where ext4 lists them by hash
+	srcB := filepath.Join(fatTmpfsDir(t), "b")
+	fatMakeTree(t, srcB, es, rand.New(rand.NewPCG(1, 2)).Perm(len(es)), 12345*time.Second)
+
+	rawOrder := func(dir string) []string {
+		f, err := os.Open(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		names, err := f.Readdirnames(-1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return names
+	}
+	if slices.Equal(rawOrder(filepath.Join(srcA, "many")), rawOrder(filepath.Join(srcB, "many"))) {
+		t.Logf("note: both copies of many/ list in the same order; readdir order is not varied")
+	}
+
+	defs := map[string]string{"10-esp.conf": "[Partition]\nType=esp\nCopyFiles=/:/\nSizeMinBytes=64M\nSizeMaxBytes=64M\n"}
+	tmp1, tmp2 := t.TempDir(), t.TempDir()
+	base := []string{fmt.Sprintf("SOURCE_DATE_EPOCH=%d", fatSDE), "GOMAXPROCS=8", "TMPDIR=" + tmp1}
+	variants := []struct {
+		name  string
+		src   string
+		env   []string
+		umask string
+	}{
+		{"base", srcA, base, "022"},
+		{"umask 077", srcA, base, "077"},
+		{"shuffled source", srcB, base, "022"},
+		{"GOMAXPROCS=1", srcA, append(slices.Clone(base), "GOMAXPROCS=1"), "022"},
+		{"other TMPDIR", srcA, append(slices.Clone(base), "TMPDIR="+tmp2), "022"},
+	}
+	var want string
+	for _, v := range variants {
+		dir := t.TempDir()
+		writeDefs(t, dir, defs)
+		args := []string{"-c", `umask "$0"; exec "$@"`, v.umask, binPath, "--empty=create", "--size=auto", seedArg,
+			"--definitions=defs", "--copy-source=" + v.src, "--json=short", "--pretty=no", "img.raw"}
+		cmd := exec.Command("sh", args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), v.env...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s", v.name, err, out)
+		}
+		got := fatImageHash(t, filepath.Join(dir, "img.raw"))
+		if want == "" {
+			want = got
+			// the base image must be one worth comparing
+			st, err := os.Stat(filepath.Join(dir, "img.raw"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Size() < 64<<20 {
+				t.Fatalf("base image is only %d bytes", st.Size())
+			}
+		} else if got != want {
+			t.Errorf("%s: image sha256 %s, want %s as in the base run", v.name, got, want)
+		}
+	}
 }
