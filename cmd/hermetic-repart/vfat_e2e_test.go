@@ -881,3 +881,70 @@ func TestVFATDeterministic(t *testing.T) {
 		}
 	}
 }
+
+// An ESP next to a root: the ESP holds /efi of the source, and the root,
+// copied from the whole source, leaves out the contents of the ESP's
+// mount points /efi and /boot.
+func TestVFATWithExt4Root(t *testing.T) {
+	t.Parallel()
+	e2fsck, debugfs := oracle.Require(t, "e2fsck"), oracle.Require(t, "debugfs")
+	src := t.TempDir()
+	fatWriteFiles(t, src, map[string]string{
+		"efi/EFI/BOOT/BOOTX64.EFI":                 strings.Repeat("MZ", 200000),
+		"efi/EFI/systemd/systemd-bootx64.efi":      strings.Repeat("sd", 70000),
+		"efi/loader/loader.conf":                   "timeout 3\n",
+		"efi/loader/entries/2024-01-01-linux.conf": "title Linux\nlinux /vmlinuz\n",
+		"boot/vmlinuz-6.8.0":                       strings.Repeat("k", 5000),
+		"boot/grub/grub.cfg":                       "set timeout=0\n",
+		"usr/lib/os-release":                       "ID=test\n",
+		"usr/bin/hello":                            "#!/bin/sh\necho hello\n",
+		"etc/hostname":                             "host\n",
+	})
+	dir := t.TempDir()
+	defs := map[string]string{
+		"10-esp.conf":  "[Partition]\nType=esp\nCopyFiles=/efi:/\nSizeMinBytes=64M\nSizeMaxBytes=64M\n",
+		"20-root.conf": "[Partition]\nType=root-x86-64\nFormat=ext4\nCopyFiles=/:/\nSizeMinBytes=64M\nSizeMaxBytes=64M\n",
+	}
+	_, parts := fatMustBuild(t, dir, defs, src, []string{fmt.Sprintf("SOURCE_DATE_EPOCH=%d", fatSDE)})
+	if len(parts) != 2 || parts[0].Type != "esp" || parts[1].Type != "root-x86-64" {
+		t.Fatalf("partitions %+v, want an esp and a root-x86-64", parts)
+	}
+	img := filepath.Join(dir, "img.raw")
+
+	esp := fatExtract(t, img, parts[0], filepath.Join(dir, "esp.img"))
+	fatCheckClean(t, esp)
+	fatCheckBlkid(t, esp, "FAT32", "ESP", fatSeedVolumeID)
+	fatCompareTree(t, filepath.Join(src, "efi"), fatReadBack(t, esp), fatSDE)
+
+	root := fatExtract(t, img, parts[1], filepath.Join(dir, "root.img"))
+	if out, stderr, err := oracle.Run(t, e2fsck, "-fn", root); err != nil {
+		t.Errorf("e2fsck -fn root: exit %d\n%s%s", oracle.ExitCode(err), out, stderr)
+	}
+	for _, p := range []string{"usr/lib/os-release", "usr/bin/hello", "etc/hostname"} {
+		want, err := os.ReadFile(filepath.Join(src, p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, stderr, err := oracle.Run(t, debugfs, "-R", "cat /"+p, root); err != nil || got != string(want) {
+			t.Errorf("root:/%s reads %q (%v %s), want %q", p, got, err, stderr, want)
+		}
+	}
+	// the mount points stay, empty (repart excludes their contents)
+	for _, mp := range []string{"/efi", "/boot"} {
+		out, stderr, err := oracle.Run(t, debugfs, "-R", "ls -p "+mp, root)
+		if err != nil || strings.Contains(stderr, "not found") {
+			t.Errorf("root:%s: %v %s", mp, err, stderr)
+			continue
+		}
+		var names []string
+		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+			// /inode/mode/uid/gid/name/size/
+			if f := strings.Split(l, "/"); len(f) >= 7 && f[5] != "." && f[5] != ".." {
+				names = append(names, f[5])
+			}
+		}
+		if len(names) > 0 {
+			t.Errorf("root:%s holds %q, which belongs to the ESP", mp, names)
+		}
+	}
+}
