@@ -201,13 +201,13 @@ func fatBlkid(t *testing.T, part string) map[string]string {
 }
 
 // fatCheckBlkid requires blkid to see a vfat of the given version, label
-// and volume ID.
+// and volume ID (not checked when empty).
 func fatCheckBlkid(t *testing.T, part, version, label, uuid string) {
 	t.Helper()
 	got := fatBlkid(t, part)
 	want := map[string]string{"TYPE": "vfat", "VERSION": version, "LABEL": label, "UUID": uuid}
 	for k, v := range want {
-		if got[k] != v {
+		if v != "" && got[k] != v {
 			t.Errorf("blkid -p %s: %s=%q, want %q (all: %v)", filepath.Base(part), k, got[k], v, got)
 		}
 	}
@@ -493,7 +493,27 @@ func TestVFATESPTree(t *testing.T) {
 			fatCheckClean(t, part)
 			fatCheckBlkid(t, part, "FAT32", wantLabel, fatSeedVolumeID)
 			fatCompareTree(t, src, fatReadBack(t, part), fatSDE)
+			fatCheckAttrs(t, part, map[string]string{"readonly.txt": "A R", "hello.txt": "A", "EFI": ""})
 		})
+	}
+}
+
+// fatCheckAttrs requires mattrib to show the given DOS attributes
+// (letters, space-separated) of paths in part: Archive on files, and
+// ReadOnly on files without write permission, as Linux's vfat sets them.
+func fatCheckAttrs(t *testing.T, part string, want map[string]string) {
+	t.Helper()
+	mattrib := oracle.Require(t, "mattrib")
+	for p, w := range want {
+		out, stderr, err := oracle.Run(t, "env", append(fatToolEnv, mattrib, "-i", part, "::/"+p)...)
+		if err != nil {
+			t.Errorf("mattrib ::/%s: exit %d %s", p, oracle.ExitCode(err), stderr)
+			continue
+		}
+		attrs, _, _ := strings.Cut(out, "::/")
+		if got := strings.Join(strings.Fields(attrs), " "); got != w {
+			t.Errorf("mattrib ::/%s: attributes %q, want %q", p, got, w)
+		}
 	}
 }
 
@@ -882,9 +902,10 @@ func TestVFATDeterministic(t *testing.T) {
 	}
 }
 
-// An ESP next to a root: the ESP holds /efi of the source, and the root,
-// copied from the whole source, leaves out the contents of the ESP's
-// mount points /efi and /boot.
+// An ESP, alone or with an XBOOTLDR, next to a root: the ESP holds /efi
+// of the source, the XBOOTLDR /boot, and the root, copied from the whole
+// source, leaves out the contents of their mount points (the ESP's are
+// /efi and /boot, so /boot is left out even without an XBOOTLDR).
 func TestVFATWithExt4Root(t *testing.T) {
 	t.Parallel()
 	e2fsck, debugfs := oracle.Require(t, "e2fsck"), oracle.Require(t, "debugfs")
@@ -900,51 +921,68 @@ func TestVFATWithExt4Root(t *testing.T) {
 		"usr/bin/hello":                            "#!/bin/sh\necho hello\n",
 		"etc/hostname":                             "host\n",
 	})
-	dir := t.TempDir()
-	defs := map[string]string{
-		"10-esp.conf":  "[Partition]\nType=esp\nCopyFiles=/efi:/\nSizeMinBytes=64M\nSizeMaxBytes=64M\n",
-		"20-root.conf": "[Partition]\nType=root-x86-64\nFormat=ext4\nCopyFiles=/:/\nSizeMinBytes=64M\nSizeMaxBytes=64M\n",
-	}
-	_, parts := fatMustBuild(t, dir, defs, src, []string{fmt.Sprintf("SOURCE_DATE_EPOCH=%d", fatSDE)})
-	if len(parts) != 2 || parts[0].Type != "esp" || parts[1].Type != "root-x86-64" {
-		t.Fatalf("partitions %+v, want an esp and a root-x86-64", parts)
-	}
-	img := filepath.Join(dir, "img.raw")
-
-	esp := fatExtract(t, img, parts[0], filepath.Join(dir, "esp.img"))
-	fatCheckClean(t, esp)
-	fatCheckBlkid(t, esp, "FAT32", "ESP", fatSeedVolumeID)
-	fatCompareTree(t, filepath.Join(src, "efi"), fatReadBack(t, esp), fatSDE)
-
-	root := fatExtract(t, img, parts[1], filepath.Join(dir, "root.img"))
-	if out, stderr, err := oracle.Run(t, e2fsck, "-fn", root); err != nil {
-		t.Errorf("e2fsck -fn root: exit %d\n%s%s", oracle.ExitCode(err), out, stderr)
-	}
-	for _, p := range []string{"usr/lib/os-release", "usr/bin/hello", "etc/hostname"} {
-		want, err := os.ReadFile(filepath.Join(src, p))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got, stderr, err := oracle.Run(t, debugfs, "-R", "cat /"+p, root); err != nil || got != string(want) {
-			t.Errorf("root:/%s reads %q (%v %s), want %q", p, got, err, stderr, want)
-		}
-	}
-	// the mount points stay, empty (repart excludes their contents)
-	for _, mp := range []string{"/efi", "/boot"} {
-		out, stderr, err := oracle.Run(t, debugfs, "-R", "ls -p "+mp, root)
-		if err != nil || strings.Contains(stderr, "not found") {
-			t.Errorf("root:%s: %v %s", mp, err, stderr)
-			continue
-		}
-		var names []string
-		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
-			// /inode/mode/uid/gid/name/size/
-			if f := strings.Split(l, "/"); len(f) >= 7 && f[5] != "." && f[5] != ".." {
-				names = append(names, f[5])
+	espDef := "[Partition]\nType=esp\nCopyFiles=/efi:/\nSizeMinBytes=64M\nSizeMaxBytes=64M\n"
+	xblDef := "[Partition]\nType=xbootldr\nCopyFiles=/boot:/\nSizeMinBytes=64M\nSizeMaxBytes=64M\n"
+	rootDef := "[Partition]\nType=root-x86-64\nFormat=ext4\nCopyFiles=/:/\nSizeMinBytes=64M\nSizeMaxBytes=64M\n"
+	for _, tc := range []struct {
+		name string
+		defs map[string]string
+	}{
+		{"esp", map[string]string{"10-esp.conf": espDef, "20-root.conf": rootDef}},
+		{"esp+xbootldr", map[string]string{"10-esp.conf": espDef, "15-xbootldr.conf": xblDef, "20-root.conf": rootDef}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			_, parts := fatMustBuild(t, dir, tc.defs, src, []string{fmt.Sprintf("SOURCE_DATE_EPOCH=%d", fatSDE)})
+			if len(parts) != len(tc.defs) || parts[0].Type != "esp" || parts[len(parts)-1].Type != "root-x86-64" {
+				t.Fatalf("partitions %+v, want an esp first and a root-x86-64 last", parts)
 			}
-		}
-		if len(names) > 0 {
-			t.Errorf("root:%s holds %q, which belongs to the ESP", mp, names)
-		}
+			img := filepath.Join(dir, "img.raw")
+
+			esp := fatExtract(t, img, parts[0], filepath.Join(dir, "esp.img"))
+			fatCheckClean(t, esp)
+			fatCheckBlkid(t, esp, "FAT32", "ESP", fatSeedVolumeID)
+			fatCompareTree(t, filepath.Join(src, "efi"), fatReadBack(t, esp), fatSDE)
+
+			if len(parts) == 3 {
+				// CopyFiles= on Type=xbootldr implies Format=vfat too
+				xbl := fatExtract(t, img, parts[1], filepath.Join(dir, "xbootldr.img"))
+				fatCheckClean(t, xbl)
+				fatCheckBlkid(t, xbl, "FAT32", "XBOOTLDR", "")
+				fatCompareTree(t, filepath.Join(src, "boot"), fatReadBack(t, xbl), fatSDE)
+			}
+
+			root := fatExtract(t, img, parts[len(parts)-1], filepath.Join(dir, "root.img"))
+			if out, stderr, err := oracle.Run(t, e2fsck, "-fn", root); err != nil {
+				t.Errorf("e2fsck -fn root: exit %d\n%s%s", oracle.ExitCode(err), out, stderr)
+			}
+			for _, p := range []string{"usr/lib/os-release", "usr/bin/hello", "etc/hostname"} {
+				want, err := os.ReadFile(filepath.Join(src, p))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got, stderr, err := oracle.Run(t, debugfs, "-R", "cat /"+p, root); err != nil || got != string(want) {
+					t.Errorf("root:/%s reads %q (%v %s), want %q", p, got, err, stderr, want)
+				}
+			}
+			// the mount points stay, empty (repart excludes their contents)
+			for _, mp := range []string{"/efi", "/boot"} {
+				out, stderr, err := oracle.Run(t, debugfs, "-R", "ls -p "+mp, root)
+				if err != nil || strings.Contains(stderr, "not found") {
+					t.Errorf("root:%s: %v %s", mp, err, stderr)
+					continue
+				}
+				var names []string
+				for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+					// /inode/mode/uid/gid/name/size/
+					if f := strings.Split(l, "/"); len(f) >= 7 && f[5] != "." && f[5] != ".." {
+						names = append(names, f[5])
+					}
+				}
+				if len(names) > 0 {
+					t.Errorf("root:%s holds %q, which belongs to another partition", mp, names)
+				}
+			}
+		})
 	}
 }
