@@ -986,3 +986,42 @@ func TestVFATWithExt4Root(t *testing.T) {
 		})
 	}
 }
+
+// fatNeedClaim matches the size an error says the content needs.
+var fatNeedClaim = regexp.MustCompile(`needs a file system of at least [^(]*\((\d+) bytes\)`)
+
+// When a partition is too small for its content, the need the error
+// states must be true: a partition of that size, and none smaller, holds
+// it. Below the smallest FAT32 the writer falls back to FAT16, so a
+// claim of "at least" the smallest FAT32 is false if a smaller FAT16
+// holds the content (the message could instead say it is the smallest
+// FAT32, or give the smallest size that works).
+func TestVFATNeedMessageWithFAT16Fallback(t *testing.T) {
+	t.Parallel()
+	src := t.TempDir()
+	fatWriteFiles(t, src, map[string]string{"EFI/BOOT/BOOTX64.EFI": "boot"})
+	if err := os.Truncate(filepath.Join(src, "EFI/BOOT/BOOTX64.EFI"), 20<<20); err != nil {
+		t.Fatal(err)
+	}
+	defs := func(size string) map[string]string {
+		return map[string]string{"10-esp.conf": fmt.Sprintf("[Partition]\nType=esp\nCopyFiles=/:/\nSizeMinBytes=%s\nSizeMaxBytes=%s\n", size, size)}
+	}
+	dir := t.TempDir()
+	res, _ := fatBuild(t, dir, defs("16M"), src, nil)
+	if res.code == 0 {
+		t.Fatalf("20 MiB of content in a 16 MiB ESP: exit 0, want an error")
+	}
+	// 24 MiB holds it (as FAT16, with a warning)
+	works := int64(24 << 20)
+	res24, parts := fatMustBuild(t, t.TempDir(), defs("24M"), src, nil)
+	if parts[0].RawSize != works || len(fatLinesWith(res24.stderr, "FAT16")) == 0 {
+		t.Fatalf("24M: partition of %d bytes, stderr %q; want %d bytes and a FAT16 warning", parts[0].RawSize, res24.stderr, works)
+	}
+	if m := fatNeedClaim.FindStringSubmatch(res.stderr); m != nil {
+		var need int64
+		fmt.Sscan(m[1], &need)
+		if need > works {
+			t.Errorf("the error claims the content needs at least %d bytes, but a %d-byte partition holds it (as FAT16):\n%s", need, works, res.stderr)
+		}
+	}
+}
