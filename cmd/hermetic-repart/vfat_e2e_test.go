@@ -546,26 +546,43 @@ func fatWriteFiles(t *testing.T, root string, files map[string]string) {
 	}
 }
 
-// A partition too small for a valid FAT32 gets a FAT16, and the warning
-// says which definition it concerns.
-func TestVFATSmallESPIsFAT16(t *testing.T) {
+// A partition too small for a valid FAT32 gets a FAT16 (or, with
+// 4096-byte sectors, a FAT12, as mkfs.fat makes for such sizes), and the
+// warning says which definition it concerns.
+func TestVFATSmallESPFallsBack(t *testing.T) {
 	t.Parallel()
 	src := t.TempDir()
 	fatWriteFiles(t, src, map[string]string{"EFI/BOOT/BOOTX64.EFI": strings.Repeat("boot", 100000), "loader/loader.conf": "timeout 0\n"})
-	dir := t.TempDir()
-	defs := map[string]string{"10-small-esp.conf": "[Partition]\nType=esp\nCopyFiles=/:/\nSizeMinBytes=16M\nSizeMaxBytes=16M\n"}
-	res, parts := fatMustBuild(t, dir, defs, src, nil)
-	if w := fatLinesWith(res.stderr, "defs/10-small-esp.conf", "FAT16"); len(w) != 1 {
-		t.Errorf("want one warning naming defs/10-small-esp.conf and FAT16, stderr:\n%s", res.stderr)
+	for _, tc := range []struct {
+		sector  int
+		size    string
+		version string
+	}{
+		{512, "16M", "FAT16"},
+		{4096, "16M", "FAT12"},
+		{4096, "100M", "FAT16"},
+	} {
+		t.Run(fmt.Sprintf("%d-%s", tc.sector, tc.size), func(t *testing.T) {
+			dir := t.TempDir()
+			defs := map[string]string{"10-small-esp.conf": fmt.Sprintf("[Partition]\nType=esp\nCopyFiles=/:/\nSizeMinBytes=%s\nSizeMaxBytes=%s\n", tc.size, tc.size)}
+			res, parts := fatMustBuild(t, dir, defs, src, nil, fmt.Sprintf("--sector-size=%d", tc.sector))
+			if w := fatLinesWith(res.stderr, "defs/10-small-esp.conf", tc.version); len(w) != 1 {
+				t.Errorf("want one warning naming defs/10-small-esp.conf and %s, stderr:\n%s", tc.version, res.stderr)
+			}
+			part := fatExtract(t, filepath.Join(dir, "img.raw"), parts[0], filepath.Join(dir, "esp.img"))
+			if sector, _ := fatMinfo(t, part); sector != tc.sector {
+				t.Fatalf("minfo reports %d-byte sectors, want %d", sector, tc.sector)
+			}
+			fatCheckClean(t, part)
+			fatCheckBlkid(t, part, tc.version, "ESP", fatSeedVolumeID)
+			fatCompareTree(t, src, fatReadBack(t, part), time.Now().Unix()+3600)
+		})
 	}
-	part := fatExtract(t, filepath.Join(dir, "img.raw"), parts[0], filepath.Join(dir, "esp.img"))
-	fatCheckClean(t, part)
-	fatCheckBlkid(t, part, "FAT16", "ESP", fatSeedVolumeID)
-	fatCompareTree(t, src, fatReadBack(t, part), time.Now().Unix()+3600)
 }
 
 // Symbolic links and FIFOs cannot be stored on FAT: each is named in a
-// notice and left out, as repart's mcopy leaves them out.
+// notice and left out, as repart's mcopy leaves them out. Hard links
+// become copies.
 func TestVFATSkipsSpecialFiles(t *testing.T) {
 	t.Parallel()
 	src := t.TempDir()
@@ -574,6 +591,10 @@ func TestVFATSkipsSpecialFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := syscall.Mkfifo(filepath.Join(src, "boot/fifo"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// a hard link is no special file: FAT holds it as a copy
+	if err := os.Link(filepath.Join(src, "boot/x.efi"), filepath.Join(src, "boot/hard.efi")); err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
@@ -586,9 +607,13 @@ func TestVFATSkipsSpecialFiles(t *testing.T) {
 	}
 	part := fatExtract(t, filepath.Join(dir, "img.raw"), parts[0], filepath.Join(dir, "esp.img"))
 	fatCheckClean(t, part)
-	got := slices.Sorted(maps.Keys(fatScan(t, fatReadBack(t, part))))
-	if want := []string{"boot", "boot/x.efi"}; !slices.Equal(got, want) {
+	back := fatScan(t, fatReadBack(t, part))
+	got := slices.Sorted(maps.Keys(back))
+	if want := []string{"boot", "boot/hard.efi", "boot/x.efi"}; !slices.Equal(got, want) {
 		t.Errorf("the ESP holds %q, want %q", got, want)
+	}
+	if back["boot/hard.efi"] != back["boot/x.efi"] {
+		t.Errorf("the hard link reads back as %+v, its original as %+v", back["boot/hard.efi"], back["boot/x.efi"])
 	}
 }
 
@@ -761,44 +786,48 @@ func TestVFATMinimize(t *testing.T) {
 		fails(t, "Minimize=guess with SizeMaxBytes=guess−4096", esp(fmt.Sprintf("Minimize=guess\nSizeMaxBytes=%d\n", guess-4096)), src, guess)
 	})
 
-	t.Run("small", func(t *testing.T) {
-		src := t.TempDir()
-		fatWriteFiles(t, src, map[string]string{"EFI/BOOT/BOOTX64.EFI": strings.Repeat("x", 300000), "loader/loader.conf": "timeout 0\n"})
-		dir := t.TempDir()
-		_, parts := fatMustBuild(t, dir, esp("Minimize=best\n"), src, nil)
-		best := parts[0].RawSize
-		fatCheckESP(t, dir, parts[0], "FAT32", src)
+	for _, ss := range []int{512, 4096} {
+		t.Run(fmt.Sprint("small-", ss), func(t *testing.T) {
+			sector := fmt.Sprintf("--sector-size=%d", ss)
+			src := t.TempDir()
+			fatWriteFiles(t, src, map[string]string{"EFI/BOOT/BOOTX64.EFI": strings.Repeat("x", 300000), "loader/loader.conf": "timeout 0\n"})
+			dir := t.TempDir()
+			_, parts := fatMustBuild(t, dir, esp("Minimize=best\n"), src, nil, sector)
+			best := parts[0].RawSize
+			fatCheckESP(t, dir, parts[0], "FAT32", src)
 
-		// mkfs.fat agrees that best is the smallest FAT32 on the grain:
-		// it warns of too few clusters one grain below, not at best.
-		mkfs := oracle.Require(t, "mkfs.fat")
-		for _, sz := range []int64{best, best - 4096} {
-			f := filepath.Join(t.TempDir(), "mkfs.img")
-			out, stderr, err := oracle.Run(t, mkfs, "-F", "32", "-S", "512", "-C", f, fmt.Sprint(sz/1024))
-			if err != nil {
-				t.Fatalf("mkfs.fat: %v %s", err, stderr)
+			// mkfs.fat agrees that best is the smallest FAT32 on the
+			// grain: it warns of too few clusters one grain below, not
+			// at best.
+			mkfs := oracle.Require(t, "mkfs.fat")
+			for _, sz := range []int64{best, best - 4096} {
+				f := filepath.Join(t.TempDir(), "mkfs.img")
+				out, stderr, err := oracle.Run(t, mkfs, "-F", "32", "-S", fmt.Sprint(ss), "-C", f, fmt.Sprint(sz/1024))
+				if err != nil {
+					t.Fatalf("mkfs.fat: %v %s", err, stderr)
+				}
+				if warned := strings.Contains(out+stderr, "less then suggested minimum"); warned != (sz < best) {
+					t.Errorf("mkfs.fat -F 32 -S %d of %d bytes: warned of too few clusters: %v\n%s%s", ss, sz, warned, out, stderr)
+				}
 			}
-			if warned := strings.Contains(out+stderr, "less then suggested minimum"); warned != (sz < best) {
-				t.Errorf("mkfs.fat -F 32 of %d bytes: warned of too few clusters: %v\n%s%s", sz, warned, out, stderr)
+
+			// The tree is far smaller than the smallest FAT32, so one
+			// grain less gives a FAT16, with a warning.
+			dir = t.TempDir()
+			res, parts := fatMustBuild(t, dir, esp(sized(best-4096)), src, nil, sector)
+			if len(fatLinesWith(res.stderr, "defs/10-esp.conf", "FAT16")) != 1 {
+				t.Errorf("best−4096: want a warning naming defs/10-esp.conf and FAT16, stderr:\n%s", res.stderr)
 			}
-		}
+			fatCheckESP(t, dir, parts[0], "FAT16", src)
 
-		// The tree is far smaller than the smallest FAT32, so one grain
-		// less gives a FAT16, with a warning.
-		dir = t.TempDir()
-		res, parts := fatMustBuild(t, dir, esp(sized(best-4096)), src, nil)
-		if len(fatLinesWith(res.stderr, "defs/10-esp.conf", "FAT16")) != 1 {
-			t.Errorf("best−4096: want a warning naming defs/10-esp.conf and FAT16, stderr:\n%s", res.stderr)
-		}
-		fatCheckESP(t, dir, parts[0], "FAT16", src)
-
-		dir = t.TempDir()
-		_, parts = fatMustBuild(t, dir, esp("Minimize=guess\n"), src, nil)
-		if parts[0].RawSize < best {
-			t.Errorf("Minimize=guess: %d bytes, less than Minimize=best's %d", parts[0].RawSize, best)
-		}
-		fatCheckESP(t, dir, parts[0], "FAT32", src)
-	})
+			dir = t.TempDir()
+			_, parts = fatMustBuild(t, dir, esp("Minimize=guess\n"), src, nil, sector)
+			if parts[0].RawSize < best {
+				t.Errorf("Minimize=guess: %d bytes, less than Minimize=best's %d", parts[0].RawSize, best)
+			}
+			fatCheckESP(t, dir, parts[0], "FAT32", src)
+		})
+	}
 }
 
 // fatImageHash is the SHA-256 of a whole file.
