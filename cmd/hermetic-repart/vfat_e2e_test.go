@@ -1054,3 +1054,51 @@ func TestVFATNeedMessageWithFAT16Fallback(t *testing.T) {
 		}
 	}
 }
+
+// A directory may hold 65536 entries (Linux's FAT_MAX_DIR_ENTRIES): a
+// directory of names taking 3 entries each (a long name of 2, the short
+// entry) fits just below the limit and is an error naming it one file
+// over.
+func TestVFATDirectoryLimit(t *testing.T) {
+	t.Parallel()
+	src := t.TempDir()
+	big := filepath.Join(src, "big")
+	if err := os.Mkdir(big, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	const n = (65536 - 2) / 3 // entries besides "." and ".."
+	want := make([]string, n)
+	for i := range n {
+		name := fmt.Sprintf("file-number-%05d.txt", i) // 21 characters: 2 long-name entries
+		want[i] = "::/big/" + name
+		if err := os.WriteFile(filepath.Join(big, name), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defs := map[string]string{"10-esp.conf": "[Partition]\nType=esp\nCopyFiles=/:/\nSizeMinBytes=64M\n"}
+	dir := t.TempDir()
+	_, parts := fatMustBuild(t, dir, defs, src, nil)
+	part := fatExtract(t, filepath.Join(dir, "img.raw"), parts[0], filepath.Join(dir, "esp.img"))
+	fatCheckClean(t, part)
+	out, stderr, err := oracle.Run(t, "env", append(fatToolEnv, oracle.Require(t, "mdir"), "-b", "-i", part, "::/big")...)
+	if err != nil {
+		t.Fatalf("mdir -b: exit %d %s", oracle.ExitCode(err), stderr)
+	}
+	got := strings.Fields(out)
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("mdir lists %d names in /big (first %q), want the %d written", len(got), got[:min(3, len(got))], n)
+	}
+
+	if err := os.WriteFile(filepath.Join(big, "one-file-too-many.txt"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir = t.TempDir()
+	res, _ := fatBuild(t, dir, defs, src, nil)
+	if res.code == 0 || len(fatLinesWith(res.stderr, "defs/10-esp.conf", "/big")) == 0 {
+		t.Errorf("one file over the limit: exit %d, want an error naming defs/10-esp.conf and /big, stderr:\n%s", res.code, res.stderr)
+	}
+	if l := leftovers(t, dir); len(l) > 0 {
+		t.Errorf("left %v behind", l)
+	}
+}
