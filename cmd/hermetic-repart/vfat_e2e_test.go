@@ -1020,11 +1020,9 @@ func TestVFATWithExt4Root(t *testing.T) {
 var fatNeedClaim = regexp.MustCompile(`needs a file system of at least [^(]*\((\d+) bytes\)`)
 
 // When a partition is too small for its content, the need the error
-// states must be true: a partition of that size, and none smaller, holds
-// it. Below the smallest FAT32 the writer falls back to FAT16, so a
-// claim of "at least" the smallest FAT32 is false if a smaller FAT16
-// holds the content (the message could instead say it is the smallest
-// FAT32, or give the smallest size that works).
+// states must be true: a partition of that size holds the content, one
+// grain smaller does not. Below the smallest FAT32 the writer falls back
+// to FAT16, so the need may be far below the smallest FAT32.
 func TestVFATNeedMessageWithFAT16Fallback(t *testing.T) {
 	t.Parallel()
 	src := t.TempDir()
@@ -1032,26 +1030,37 @@ func TestVFATNeedMessageWithFAT16Fallback(t *testing.T) {
 	if err := os.Truncate(filepath.Join(src, "EFI/BOOT/BOOTX64.EFI"), 20<<20); err != nil {
 		t.Fatal(err)
 	}
-	defs := func(size string) map[string]string {
-		return map[string]string{"10-esp.conf": fmt.Sprintf("[Partition]\nType=esp\nCopyFiles=/:/\nSizeMinBytes=%s\nSizeMaxBytes=%s\n", size, size)}
+	defs := func(size int64) map[string]string {
+		return map[string]string{"10-esp.conf": fmt.Sprintf("[Partition]\nType=esp\nCopyFiles=/:/\nSizeMinBytes=%d\nSizeMaxBytes=%d\n", size, size)}
 	}
-	dir := t.TempDir()
-	res, _ := fatBuild(t, dir, defs("16M"), src, nil)
-	if res.code == 0 {
-		t.Fatalf("20 MiB of content in a 16 MiB ESP: exit 0, want an error")
-	}
-	// 24 MiB holds it (as FAT16, with a warning)
-	works := int64(24 << 20)
-	res24, parts := fatMustBuild(t, t.TempDir(), defs("24M"), src, nil)
-	if parts[0].RawSize != works || len(fatLinesWith(res24.stderr, "FAT16")) == 0 {
-		t.Fatalf("24M: partition of %d bytes, stderr %q; want %d bytes and a FAT16 warning", parts[0].RawSize, res24.stderr, works)
-	}
-	if m := fatNeedClaim.FindStringSubmatch(res.stderr); m != nil {
-		var need int64
-		fmt.Sscan(m[1], &need)
-		if need > works {
-			t.Errorf("the error claims the content needs at least %d bytes, but a %d-byte partition holds it (as FAT16):\n%s", need, works, res.stderr)
+	// need is the size the error of a run at size states.
+	need := func(size int64) int64 {
+		t.Helper()
+		dir := t.TempDir()
+		res, _ := fatBuild(t, dir, defs(size), src, nil)
+		if res.code == 0 {
+			t.Fatalf("20 MiB of content in a %d-byte ESP: exit 0, want an error", size)
 		}
+		m := fatNeedClaim.FindStringSubmatch(res.stderr)
+		if m == nil || len(fatLinesWith(res.stderr, "defs/10-esp.conf", m[0])) == 0 {
+			t.Fatalf("%d bytes: no error naming defs/10-esp.conf and what the content needs:\n%s", size, res.stderr)
+		}
+		if l := leftovers(t, dir); len(l) > 0 {
+			t.Errorf("%d bytes: left %v behind", size, l)
+		}
+		var n int64
+		fmt.Sscan(m[1], &n)
+		return n
+	}
+	n := need(16 << 20)
+	dir := t.TempDir()
+	res, parts := fatMustBuild(t, dir, defs(n), src, nil)
+	if parts[0].RawSize != n || len(fatLinesWith(res.stderr, "FAT16")) == 0 {
+		t.Errorf("at the stated need: a partition of %d bytes, stderr %q; want %d bytes and a FAT16 warning", parts[0].RawSize, res.stderr, n)
+	}
+	fatCheckESP(t, dir, parts[0], "FAT16", src)
+	if m := need(n - 4096); m != n {
+		t.Errorf("one grain below the need of %d bytes, the error states %d", n, m)
 	}
 }
 
