@@ -21,6 +21,7 @@ check=yes
 timeout=0
 scaling=no
 points="10000:64M 100000:640M 1000000:6400M"
+tools="ours mke2fs tar"
 # The seed of our build; mke2fs gets the file-system UUID derived from it.
 image_seed=0b7a3c2e-8f61-4d2a-9c3e-5a1f6b7d8e90
 
@@ -46,6 +47,7 @@ Options:
   --scaling         time ours, mke2fs and tar at each of --points
   --points LIST     scaling points, ENTRIES:SIZE (default
                     "10000:64M 100000:640M 1000000:6400M")
+  --tools LIST      which of "ours mke2fs tar" to time (default all three)
 EOF
 }
 
@@ -63,6 +65,7 @@ while [ $# -gt 0 ]; do
 	--timeout) timeout=$2; shift ;;
 	--scaling) scaling=yes ;;
 	--points) points=$2; shift ;;
+	--tools) tools=$2; shift ;;
 	-h | --help) usage; exit 0 ;;
 	*) echo "unknown option $1" >&2; usage >&2; exit 2 ;;
 	esac
@@ -203,13 +206,14 @@ setup_fs() {
 }
 
 # median FILE COLUMN: the median of a column of the times file ("timeout"
-# if any run timed out).
+# if any run timed out, "-" if the tool was not timed).
 median() {
+	if ! [ -s "$1" ]; then echo -; return; fi
 	if grep -q timeout "$1"; then echo timeout; return; fi
 	cut -d' ' -f"$2" "$1" | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'
 }
 ratio() {
-	case "$1$2" in *timeout*) echo "-" ;; *) awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a/b}' ;; esac
+	case "$1 $2" in *timeout* | "- "* | *" -") echo "-" ;; *) awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a/b}' ;; esac
 }
 
 # measure DIR MODE: interleaved timed runs of the three tools, so that
@@ -219,7 +223,7 @@ measure() {
 	rm -f "$out"/*.times
 	[ "$mode" = warm ] && warm_tree "$dir"
 	for _ in $(seq "$runs"); do
-		for t in ours mke2fs tar; do
+		for t in $tools; do
 			prepare_cache "$mode"
 			"run_$t" "$dir"
 			rm -f "$out/ours.img" "$out/mke2fs.img" "$out/tar.tar"
@@ -250,6 +254,7 @@ report() {
 	printf '%-16s %10s %8s %8s %10s   %s\n' tool "median s" "user s" "sys s" "RSS MiB" "all runs (s)"
 	for t in tar ours mke2fs; do
 		local f=$out/$t.times
+		[ -s "$f" ] || continue
 		printf '%-16s %10s %8s %8s %10s   %s\n' "$t" "$(median "$f" 1)" "$(median "$f" 2)" "$(median "$f" 3)" \
 			"$(awk '{if ($4 > m) m = $4} END {printf "%.1f", m/1024}' "$f")" "$(awk '{printf "%s%s ", $1, ($5 == "0" ? "" : "(" $5 ")")}' "$f")"
 	done
@@ -288,8 +293,8 @@ for p in $points; do
 	setup_fs "$dir"
 	measure "$dir" warm
 	o=$(median "$out/ours.times" 1); m=$(median "$out/mke2fs.times" 1); t=$(median "$out/tar.times" 1)
-	rss=$(awk '{if ($4 > m) m = $4} END {printf "%.1f", m/1024}' "$out/ours.times")
-	per() { case $1 in timeout) echo "-" ;; *) awk -v s="$1" -v n="$2" -v k="$3" 'BEGIN {printf "%.2f", s*k/n}' ;; esac; }
+	rss=$(awk '{if ($4 > m) m = $4} END {printf "%.1f", m/1024}' "$out/ours.times" 2>/dev/null || echo -)
+	per() { case $1 in timeout | -) echo "-" ;; *) awk -v s="$1" -v n="$2" -v k="$3" 'BEGIN {printf "%.2f", s*k/n}' ;; esac; }
 	printf '%9s %12s | %9s %9s %9s %8s | %9s %9s | %9s | %8s %8s\n' "$e" "$b" "$o" "$(per "$o" "$e" 1e6)" \
 		"$(per "$o" "$b" 1e9)" "$rss" "$m" "$(per "$m" "$e" 1e6)" "$t" "$(ratio "$o" "$t")" "$(ratio "$m" "$o")"
 done
