@@ -7,6 +7,7 @@ import (
 	"os"
 	"sort"
 	"strconv"
+	"sync"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -218,15 +219,16 @@ func (b *builder) scanRegular(ino *Inode, dirfd int, name, host string) error {
 // procFD tells whether /proc/self/fd paths work, which lets us read xattrs
 // of inodes that cannot be opened (symlinks, devices, ...) relative to a
 // directory fd, whatever the length of their full path.
-var procFD = func() bool {
+// It is looked up on first use, not at package initialisation.
+var procFD = sync.OnceValue(func() bool {
 	_, err := os.Stat("/proc/self/fd")
 	return err == nil
-}()
+})
 
 // xattrsAt reads the xattrs of dirfd/name without following a symlink.
 func (b *builder) xattrsAt(dirfd int, name, host string) ([]Xattr, error) {
 	path := host
-	if dirfd != unix.AT_FDCWD && procFD {
+	if dirfd != unix.AT_FDCWD && procFD() {
 		path = "/proc/self/fd/" + strconv.Itoa(dirfd) + "/" + name
 	}
 	return readXattrs(
