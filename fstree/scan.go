@@ -7,8 +7,8 @@ import (
 	"os"
 	"sort"
 	"strconv"
-	"sync"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 
