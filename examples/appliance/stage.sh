@@ -47,15 +47,28 @@ links() { # links DIR: busybox at DIR/bin/busybox and its applet links
 mkdir -p "$stage/sysroot"
 cp -r "$here/content/sysroot/." "$stage/sysroot/"
 links "$stage/sysroot"
+ln -s /proc/self/mounts "$stage/sysroot/etc/mtab"
+
+# resize2fs (dynamically linked, so with its libraries) from the build
+# host's e2fsprogs, if it has one: /init-script grows the root file system
+# online when the partition has been enlarged.
+if r=$(command -v resize2fs); then
+	rm -f "$stage/sysroot/sbin/resize2fs"
+	cp -L "$r" "$stage/sysroot/sbin/resize2fs"
+	ldd "$r" | grep -o '/[^ ]*' | while read -r lib; do
+		mkdir -p "$stage/sysroot$(dirname "$lib")"
+		cp -L "$lib" "$stage/sysroot$lib"
+	done
+fi
 
 # Initrd: busybox, the modules for a virtio disk holding ext4 (in load
-# order: dependencies first; ext4 finds crc32c through the crypto API),
-# /init.
+# order: dependencies first; ext4 finds crc32c through the crypto API;
+# efivarfs lets /init-script read what systemd-boot recorded), /init.
 ird=$x/initrd
 mkdir -p "$ird/proc" "$ird/sys" "$ird/dev" "$ird/newroot" "$ird/lib/modules"
 links "$ird"
 cp "$here/content/initrd/init" "$ird/init"
-mods="crc16 crc32c_generic mbcache jbd2 ext4 virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_blk"
+mods="crc16 crc32c_generic mbcache jbd2 ext4 virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_blk efivarfs"
 for m in $mods; do
 	f=$(find "$kroot/lib/modules/$kver/kernel" -name "$m.ko")
 	[ -n "$f" ] || { echo "stage.sh: module $m not in $kpkg" >&2; exit 1; }
