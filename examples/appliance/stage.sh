@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # stage.sh OUT: assemble OUT/stage, the --copy-source tree of the appliance
 # image (examples/appliance/*.conf), from this directory's content/ and from
-# three Debian packages fetched with `apt-get download` into OUT/debs (kept
-# there as a cache; nothing is installed):
+# three Debian packages fetched with `apt-get download` into $APPLIANCE_DEBS
+# (default OUT/debs; kept there as a cache; nothing is installed):
 #   linux-image-amd64's kernel package  /boot/vmlinuz-*, a few modules
 #   systemd-boot-efi                     systemd-bootx64.efi
 #   busybox-static                       /bin/busybox
@@ -12,7 +12,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 out=$(mkdir -p "$1" && cd "$1" && pwd)
-debs=$out/debs stage=$out/stage x=$out/extract
+debs=${APPLIANCE_DEBS:-$out/debs} stage=$out/stage x=$out/extract
 mkdir -p "$debs"
 rm -rf "$stage" "$x"
 
