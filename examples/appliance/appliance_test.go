@@ -36,9 +36,10 @@ const (
 var ansi = regexp.MustCompile(`\x1b\[[0-9;?=]*[a-zA-Z]`)
 
 func TestApplianceBoots(t *testing.T) {
-	for _, tool := range []string{"apt-get", "apt-cache", "dpkg-deb", "cpio", "gzip", "resize2fs", "sgdisk", "sfdisk", "e2fsck"} {
+	for _, tool := range []string{"apt-get", "apt-cache", "dpkg-deb", "cpio", "gzip", "resize2fs", "sfdisk", "e2fsck"} {
 		oracle.Require(t, tool)
 	}
+	repart := oracle.Require(t, "systemd-repart")
 	qemu := oracle.Require(t, "qemu-system-x86_64")
 	for _, f := range []string{ovmfCode, ovmfVars} {
 		if _, err := os.Stat(f); err != nil {
@@ -64,22 +65,20 @@ func TestApplianceBoots(t *testing.T) {
 		t.Fatalf("partitions: %+v", built.Partitions)
 	}
 
-	// Enlarge the disk as a deployment would, and the root partition with
-	// it (sgdisk moves the backup GPT to the new end, sfdisk grows
-	// partition 2), so that the guest has to grow the file system online.
+	// Enlarge the disk and let systemd-repart 252 grow the root partition
+	// into the new space, as it does on an appliance's first boot: it must
+	// take the partitions we wrote for the ones its definitions describe.
+	// The guest then has to grow the file system online.
 	if err := os.Truncate(img, grownSize); err != nil {
 		t.Fatal(err)
 	}
-	run(t, "sgdisk", "-e", img)
-	cmd := exec.Command("sfdisk", "-q", "-N", "2", img)
-	cmd.Stdin = strings.NewReader(", +\n")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("sfdisk -N 2: %v\n%s", err, b)
+	if o, e, err := oracle.Run(t, repart, "--dry-run=no", "--definitions=.", img); err != nil {
+		t.Fatalf("systemd-repart growing the image: %v\n%s%s", err, o, e)
 	}
 	grown := oracle.SfdiskDump(t, img)
 	root := grown.Partitions[1]
-	if root.Size <= built.Partitions[1].Size {
-		t.Fatalf("root partition not grown: %d sectors", root.Size)
+	if root.Size <= built.Partitions[1].Size || root.Start != built.Partitions[1].Start || root.UUID != built.Partitions[1].UUID {
+		t.Fatalf("root partition not grown in place: %+v, built as %+v", root, built.Partitions[1])
 	}
 
 	console, code := boot(t, qemu, dir, img)
