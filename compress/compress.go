@@ -1,0 +1,347 @@
+// Package compress compresses a finished image file (or a region of one)
+// the way NixOS image.repart does after systemd-repart, with zstd,
+// seekable zstd or xz, but deterministically and in parallel: the output
+// is a pure function of the input bytes, the format and the level. The
+// number of threads only changes how fast it is produced.
+//
+// The input is cut into chunks of a fixed size that depends only on the
+// format (and for xz the level). Each chunk is compressed independently
+// and the results are written in order: a sequence of zstd frames, or the
+// blocks of one .xz stream with its index. Holes in the input, found with
+// SEEK_DATA/SEEK_HOLE, are not read from disk.
+package compress
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"sync"
+
+	"github.com/hermetic-repart/hermetic-repart/imagefile"
+)
+
+// Format selects the compressed container.
+type Format int
+
+const (
+	// Zstd writes a sequence of independent zstd frames of ZstdChunkSize
+	// input bytes each; zstd -d concatenates them.
+	Zstd Format = iota
+	// ZstdSeekable writes frames of SeekableFrameSize input bytes followed
+	// by the seek table of the zstd seekable format (as zeekstd
+	// --frame-size 2M does for image.repart).
+	ZstdSeekable
+	// XZ writes one .xz stream of independent LZMA2 blocks with sizes in
+	// the block headers, so multi-threaded decoders can split it.
+	XZ
+)
+
+// ParseFormat accepts the names of NixOS image.repart.compression.algorithm.
+func ParseFormat(s string) (Format, error) {
+	switch s {
+	case "zstd":
+		return Zstd, nil
+	case "zstd-seekable":
+		return ZstdSeekable, nil
+	case "xz":
+		return XZ, nil
+	}
+	return 0, fmt.Errorf("unknown compression algorithm %q (want zstd, zstd-seekable or xz)", s)
+}
+
+func (f Format) String() string {
+	switch f {
+	case Zstd:
+		return "zstd"
+	case ZstdSeekable:
+		return "zstd-seekable"
+	case XZ:
+		return "xz"
+	}
+	return fmt.Sprintf("Format(%d)", int(f))
+}
+
+// Suffix is the file name suffix image.repart appends: ".zst" or ".xz".
+func (f Format) Suffix() string {
+	if f == XZ {
+		return ".xz"
+	}
+	return ".zst"
+}
+
+// DefaultLevel is image.repart's compression.level default, for all formats.
+const DefaultLevel = 3
+
+// Options control the compression.
+type Options struct {
+	Format Format
+	// Level is the zstd level (1-22, mapped onto klauspost's four
+	// encoder speeds) or the xz preset (0-9). 0 means DefaultLevel.
+	Level int
+	// Threads is the number of chunks compressed at once; 0 means
+	// GOMAXPROCS. It does not change the output.
+	Threads int
+}
+
+// chunkSize is the uncompressed size of each independent unit. It must
+// not depend on anything but the format and level, or the output would.
+func (o Options) chunkSize() int64 {
+	switch o.Format {
+	case ZstdSeekable:
+		return SeekableFrameSize
+	case XZ:
+		return xzBlockSize(o.level())
+	}
+	return ZstdChunkSize
+}
+
+func (o Options) level() int {
+	if o.Level == 0 {
+		return DefaultLevel
+	}
+	return o.Level
+}
+
+// Compress reads size bytes of src starting at off and writes them,
+// compressed as opts says, to dst.
+func Compress(ctx context.Context, dst io.Writer, src *os.File, off, size int64, opts Options) error {
+	if off < 0 || size < 0 {
+		return fmt.Errorf("compressing %s: negative region %d+%d", src.Name(), off, size)
+	}
+	threads := opts.Threads
+	if threads <= 0 {
+		threads = runtime.GOMAXPROCS(0)
+	}
+	var c codec
+	var err error
+	switch opts.Format {
+	case Zstd:
+		c, err = newZstdCodec(opts.level(), false)
+	case ZstdSeekable:
+		c, err = newZstdCodec(opts.level(), true)
+	case XZ:
+		c, err = newXZCodec(opts.level())
+	default:
+		err = fmt.Errorf("unknown format %v", opts.Format)
+	}
+	if err != nil {
+		return fmt.Errorf("compressing %s: %w", src.Name(), err)
+	}
+	runs, err := imagefile.DataRuns(int(src.Fd()), off+size)
+	if err != nil {
+		return fmt.Errorf("compressing %s: %w", src.Name(), err)
+	}
+	in := &input{f: src, off: off, size: size, runs: clip(runs, off, off+size)}
+	w := &countWriter{w: dst}
+	if err := c.begin(w); err != nil {
+		return fmt.Errorf("compressing %s: writing header: %w", src.Name(), err)
+	}
+	err = pipeline(ctx, in, opts.chunkSize(), threads, c, func(r result) error {
+		if _, err := w.Write(r.data); err != nil {
+			return fmt.Errorf("writing compressed data: %w", err)
+		}
+		c.record(r)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("compressing %s: %w", src.Name(), err)
+	}
+	if err := c.end(w); err != nil {
+		return fmt.Errorf("compressing %s: writing trailer: %w", src.Name(), err)
+	}
+	return nil
+}
+
+// codec is one output format: a header, independently encoded chunks,
+// and a trailer built from what the chunks recorded.
+type codec interface {
+	begin(w io.Writer) error
+	// newEncoder returns an encoder owned by one worker goroutine.
+	newEncoder() (encoder, error)
+	record(r result)
+	end(w io.Writer) error
+}
+
+type encoder interface {
+	// encode compresses one chunk into a new slice; zero reports that
+	// p is all zeros, so a cached encoding may be returned.
+	encode(p []byte, zero bool) (result, error)
+}
+
+// result is one encoded chunk as it appears in the output.
+type result struct {
+	data []byte
+	// unpadded is the size an index records (xz: without block padding).
+	unpadded int64
+	// n is the uncompressed size.
+	n int64
+}
+
+// zeroCache remembers the encoding of one full all-zero chunk. Because
+// the encoders are deterministic, reusing it gives the same bytes as
+// encoding the chunk again, only without the work.
+type zeroCache struct {
+	once sync.Once
+	r    result
+	err  error
+}
+
+func (z *zeroCache) get(size int, enc func([]byte) (result, error)) (result, error) {
+	z.once.Do(func() { z.r, z.err = enc(make([]byte, size)) })
+	return z.r, z.err
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// input is the region to compress, with its data runs relative to off.
+type input struct {
+	f         *os.File
+	off, size int64
+	runs      []imagefile.Run
+}
+
+func clip(runs []imagefile.Run, lo, hi int64) []imagefile.Run {
+	var out []imagefile.Run
+	for _, r := range runs {
+		s, e := max(r.Offset, lo), min(r.Offset+r.Length, hi)
+		if s < e {
+			out = append(out, imagefile.Run{Offset: s - lo, Length: e - s})
+		}
+	}
+	return out
+}
+
+// read fills p with the bytes at [start, start+len(p)) of the region,
+// reading only data runs, and reports whether p is all zeros.
+func (in *input) read(p []byte, start int64) (zero bool, err error) {
+	clear(p)
+	end := start + int64(len(p))
+	zero = true
+	for _, r := range in.runs {
+		s, e := max(r.Offset, start), min(r.Offset+r.Length, end)
+		if s >= e {
+			continue
+		}
+		b := p[s-start : e-start]
+		if _, err := in.f.ReadAt(b, in.off+s); err != nil {
+			return false, fmt.Errorf("reading %s at %d: %w", in.f.Name(), in.off+s, err)
+		}
+		if zero && !imagefile.IsZero(b) {
+			zero = false
+		}
+	}
+	return zero, nil
+}
+
+type job struct {
+	start, n int64
+	out      chan jobResult
+}
+
+type jobResult struct {
+	r   result
+	err error
+}
+
+// pipeline encodes the chunks of in on threads workers and hands the
+// results to emit in input order. At most 2×threads chunks are in flight,
+// which bounds memory.
+func pipeline(ctx context.Context, in *input, chunk int64, threads int, c codec, emit func(result) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	defer wg.Wait() // after cancel (defers run in reverse order)
+
+	order := make(chan *job, 2*threads)
+	jobs := make(chan *job)
+	wg.Go(func() {
+		defer close(order)
+		defer close(jobs)
+		for start := int64(0); start < in.size; start += chunk {
+			j := &job{start: start, n: min(chunk, in.size-start), out: make(chan jobResult, 1)}
+			select {
+			case order <- j:
+			case <-ctx.Done():
+				return
+			}
+			select {
+			case jobs <- j:
+			case <-ctx.Done():
+				return
+			}
+		}
+	})
+	for range min(int64(threads), max(1, (in.size+chunk-1)/chunk)) {
+		enc, err := c.newEncoder()
+		if err != nil {
+			return err
+		}
+		wg.Go(func() {
+			var buf []byte
+			for j := range jobs {
+				if err := ctx.Err(); err != nil {
+					j.out <- jobResult{err: err}
+					continue
+				}
+				if int64(cap(buf)) < j.n {
+					buf = make([]byte, j.n)
+				}
+				p := buf[:j.n]
+				zero, err := in.read(p, j.start)
+				var r result
+				if err == nil {
+					r, err = enc.encode(p, zero)
+				}
+				j.out <- jobResult{r, err}
+			}
+		})
+	}
+	for j := range order {
+		var jr jobResult
+		select {
+		case jr = <-j.out:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if jr.err != nil {
+			return jr.err
+		}
+		if err := emit(jr.r); err != nil {
+			return err
+		}
+	}
+	// The producer stops early only when ctx is done; then order is
+	// closed short and the output is incomplete.
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if in.size == 0 {
+		return emitEmpty(c, emit)
+	}
+	return nil
+}
+
+// emitEmpty lets a codec write a chunk for empty input: zstd needs one
+// empty frame, or zstd -d rejects the file.
+func emitEmpty(c codec, emit func(result) error) error {
+	e, ok := c.(interface{ empty() (result, bool, error) })
+	if !ok {
+		return nil
+	}
+	r, has, err := e.empty()
+	if err != nil || !has {
+		return err
+	}
+	return emit(r)
+}
