@@ -11,4 +11,4 @@ require github.com/klauspost/compress v1.20.3
 
 require github.com/soypat/fat v0.2.1
 
-require github.com/ulikunitz/xz v0.5.17 // indirect
+require github.com/ulikunitz/xz v0.5.17

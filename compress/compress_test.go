@@ -102,7 +102,7 @@ func testTool(t *testing.T, format Format, path string) {
 	}
 }
 
-var formats = []Format{Zstd, ZstdSeekable}
+var formats = []Format{Zstd, ZstdSeekable, XZ}
 
 func TestRoundTrip(t *testing.T) {
 	cases := []struct {
