@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -29,17 +30,18 @@ func testInput(t testing.TB, size int64, seed uint64, at ...int64) (*os.File, []
 	}
 	rng := rand.New(rand.NewPCG(seed, 1))
 	for i, off := range at {
-		n := min(int64(3<<20+i*12345), size-off)
-		b := make([]byte, n)
-		for k := range b {
-			// Half text-like (compressible), half random.
-			if (k/4096)%2 == 0 {
-				b[k] = "hermetic repart image\n"[rng.IntN(22)]
-			} else {
-				b[k] = byte(rng.Uint32())
+		// About 1 MiB per offset: log-like lines (matches and literals,
+		// as in real file systems) with a random 4 KiB block every 64 KiB.
+		n := min(int64(1<<20+i*12345), size-off)
+		b := make([]byte, 0, n+64)
+		for int64(len(b)) < n {
+			if len(b)%(64<<10) < 4096 {
+				b = append(b, byte(rng.Uint32()))
+				continue
 			}
+			b = fmt.Appendf(b, "%08x entry %d of image %s\n", rng.Uint32(), rng.IntN(1000), []string{"root", "usr", "esp"}[rng.IntN(3)])
 		}
-		if _, err := f.WriteAt(b, off); err != nil {
+		if _, err := f.WriteAt(b[:n], off); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -145,12 +147,18 @@ func TestRegion(t *testing.T) {
 // TestThreadsDoNotChangeOutput is the determinism contract: the bytes
 // depend on the input, format and level only.
 func TestThreadsDoNotChangeOutput(t *testing.T) {
-	src, _ := testInput(t, 70<<20+999, 11, 0, 20<<20, 33<<20, 64<<20)
 	for _, format := range formats {
 		t.Run(format.String(), func(t *testing.T) {
+			// Several chunks per thread, a partial last one, holes and
+			// data; xz at level 1 has 3 MiB blocks, which keeps it quick.
+			size, level := int64(70<<20+999), 0
+			if format == XZ {
+				size, level = 20<<20+999, 1
+			}
+			src, _ := testInput(t, size, 11, 0, size/3, size/2, size-size/8)
 			var first [32]byte
 			for i, threads := range []int{1, 4, 8} {
-				out := compressFile(t, src, 0, 70<<20+999, Options{Format: format, Threads: threads})
+				out := compressFile(t, src, 0, size, Options{Format: format, Level: level, Threads: threads})
 				b, err := os.ReadFile(out)
 				if err != nil {
 					t.Fatal(err)
@@ -172,7 +180,8 @@ func TestSparseGiB(t *testing.T) {
 	src, _ := testInput(t, size, 5, at...)
 	for _, format := range formats {
 		t.Run(format.String(), func(t *testing.T) {
-			out := compressFile(t, src, 0, size, Options{Format: format})
+			// xz at level 1 (3 MiB blocks) encodes less around the data.
+			out := compressFile(t, src, 0, size, Options{Format: format, Level: 1})
 			decodeCompare(t, format, out, io.NewSectionReader(src, 0, size))
 		})
 	}
@@ -220,18 +229,30 @@ func decodeCompare(t *testing.T, format Format, path string, want io.Reader) {
 	}
 }
 
+// cancelWriter cancels the context on the first write, while later
+// chunks are being encoded.
+type cancelWriter struct{ cancel context.CancelFunc }
+
+func (w cancelWriter) Write(p []byte) (int, error) { w.cancel(); return len(p), nil }
+
 func TestCancel(t *testing.T) {
 	src, _ := testInput(t, 64<<20, 1, 0, 10<<20, 40<<20)
 	for _, format := range formats {
-		t.Run(format.String(), func(t *testing.T) {
-			ctx, cancel := context.WithCancel(context.Background())
-			cancel()
-			var buf bytes.Buffer
-			err := Compress(ctx, &buf, src, 0, 64<<20, Options{Format: format, Threads: 2})
-			if !errors.Is(err, context.Canceled) {
-				t.Fatalf("Compress with a cancelled context returned %v", err)
-			}
-		})
+		for _, early := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/before-start=%v", format, early), func(t *testing.T) {
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				var dst io.Writer = cancelWriter{cancel}
+				if early {
+					cancel()
+					dst = io.Discard
+				}
+				err := Compress(ctx, dst, src, 0, 64<<20, Options{Format: format, Threads: 2})
+				if !errors.Is(err, context.Canceled) {
+					t.Fatalf("Compress with a cancelled context returned %v", err)
+				}
+			})
+		}
 	}
 }
 
