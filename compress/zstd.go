@@ -8,10 +8,19 @@ import (
 )
 
 // ZstdChunkSize is the input size of each frame in the Zstd format.
-// Frames cannot refer back across the boundary, so each boundary costs a
-// little ratio; at 32 MiB with an 8 MiB window the loss against the zstd
-// CLI is well under 1 % (see the package tests' report), while keeping 2
-// chunks per thread in memory cheap.
+// Frames cannot refer back across a boundary, so each one costs a little
+// ratio, and each thread holds a chunk and its encoder state in memory.
+// Measured on a 1.5 GiB ext4 image holding 486 MiB of /usr files, against
+// zstd -T2 of the same level (ratio loss; peak RSS at 2 threads):
+//
+//	chunk    level 3   level 7   RSS
+//	 8 MiB   +1.4 %    +4.7 %    115 MB
+//	16 MiB   +0.8 %    +3.5 %    177 MB
+//	32 MiB   +0.2 %    +2.5 %    270 MB
+//	64 MiB   +0.1 %    +2.3 %    440 MB
+//
+// Most of the loss at level 7 is klauspost's encoder, not the chunking;
+// at level 1 we are 5 % smaller than zstd -1.
 const ZstdChunkSize = 32 << 20
 
 // SeekableFrameSize is the input size of each frame in the ZstdSeekable
