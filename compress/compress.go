@@ -129,12 +129,19 @@ func Compress(ctx context.Context, dst io.Writer, src *os.File, off, size int64,
 	if err != nil {
 		return fmt.Errorf("compressing %s: %w", src.Name(), err)
 	}
+	if fi, err := src.Stat(); err != nil {
+		return fmt.Errorf("compressing %s: %w", src.Name(), err)
+	} else if fi.Mode().IsRegular() && off+size > fi.Size() {
+		// SEEK_DATA reports no data past the end, so this would
+		// silently compress zeros.
+		return fmt.Errorf("compressing %s: region %d+%d ends past the file's %d bytes", src.Name(), off, size, fi.Size())
+	}
 	runs, err := imagefile.DataRuns(int(src.Fd()), off+size)
 	if err != nil {
 		return fmt.Errorf("compressing %s: %w", src.Name(), err)
 	}
 	in := &input{f: src, off: off, size: size, runs: clip(runs, off, off+size)}
-	w := &countWriter{w: dst}
+	w := dst
 	if err := c.begin(w); err != nil {
 		return fmt.Errorf("compressing %s: writing header: %w", src.Name(), err)
 	}
@@ -193,17 +200,6 @@ func (z *zeroCache) get(size int, enc func([]byte) (result, error)) (result, err
 	return z.r, z.err
 }
 
-type countWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
-}
-
 // input is the region to compress, with its data runs relative to off.
 type input struct {
 	f         *os.File
@@ -259,9 +255,13 @@ type jobResult struct {
 // which bounds memory.
 func pipeline(ctx context.Context, in *input, chunk int64, threads int, c codec, emit func(result) error) error {
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	var wg sync.WaitGroup
-	defer wg.Wait() // after cancel (defers run in reverse order)
+	// Cancel first so that a producer or worker blocked on a channel
+	// returns, then wait, so no goroutine outlives the call.
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
 
 	order := make(chan *job, 2*threads)
 	jobs := make(chan *job)

@@ -256,6 +256,41 @@ func TestCancel(t *testing.T) {
 	}
 }
 
+type failWriter struct{ after int }
+
+var errWrite = errors.New("disk full")
+
+func (w *failWriter) Write(p []byte) (int, error) {
+	if w.after == 0 {
+		return 0, errWrite
+	}
+	w.after--
+	return len(p), nil
+}
+
+// TestWriteError checks that a failing destination ends the call with
+// its error at any point, with chunks still in flight.
+func TestWriteError(t *testing.T) {
+	src, _ := testInput(t, 40<<20, 1, 0, 10<<20, 30<<20)
+	for _, format := range formats {
+		for _, after := range []int{0, 1} {
+			t.Run(fmt.Sprintf("%s/after=%d", format, after), func(t *testing.T) {
+				err := Compress(context.Background(), &failWriter{after}, src, 0, 40<<20, Options{Format: format, Level: 1, Threads: 2})
+				if !errors.Is(err, errWrite) {
+					t.Fatalf("Compress returned %v, want the writer's error", err)
+				}
+			})
+		}
+	}
+}
+
+func TestRegionPastEnd(t *testing.T) {
+	src, _ := testInput(t, 1<<20, 1, 0)
+	if err := Compress(context.Background(), io.Discard, src, 4096, 1<<20, Options{}); err == nil {
+		t.Fatal("compressing past the end of the file succeeded")
+	}
+}
+
 func TestParseFormat(t *testing.T) {
 	for _, f := range formats {
 		g, err := ParseFormat(f.String())
