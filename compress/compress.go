@@ -78,7 +78,8 @@ const DefaultLevel = 3
 type Options struct {
 	Format Format
 	// Level is the zstd level (1-22, mapped onto klauspost's four
-	// encoder speeds) or the xz preset (0-9). 0 means DefaultLevel.
+	// encoder speeds) or the xz preset (1-9; xz -0 is not reachable,
+	// since 0 means DefaultLevel as it does for zstd).
 	Level int
 	// Threads is the number of chunks compressed at once; 0 means
 	// GOMAXPROCS. It does not change the output.
@@ -141,12 +142,11 @@ func Compress(ctx context.Context, dst io.Writer, src *os.File, off, size int64,
 		return fmt.Errorf("compressing %s: %w", src.Name(), err)
 	}
 	in := &input{f: src, off: off, size: size, runs: clip(runs, off, off+size)}
-	w := dst
-	if err := c.begin(w); err != nil {
+	if err := c.begin(dst); err != nil {
 		return fmt.Errorf("compressing %s: writing header: %w", src.Name(), err)
 	}
 	err = pipeline(ctx, in, opts.chunkSize(), threads, c, func(r result) error {
-		if _, err := w.Write(r.data); err != nil {
+		if _, err := dst.Write(r.data); err != nil {
 			return fmt.Errorf("writing compressed data: %w", err)
 		}
 		c.record(r)
@@ -155,7 +155,7 @@ func Compress(ctx context.Context, dst io.Writer, src *os.File, off, size int64,
 	if err != nil {
 		return fmt.Errorf("compressing %s: %w", src.Name(), err)
 	}
-	if err := c.end(w); err != nil {
+	if err := c.end(dst); err != nil {
 		return fmt.Errorf("compressing %s: writing trailer: %w", src.Name(), err)
 	}
 	return nil
