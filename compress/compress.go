@@ -345,3 +345,27 @@ func emitEmpty(c codec, emit func(result) error) error {
 	}
 	return emit(r)
 }
+
+// CompressFile compresses the whole file src into dst (usually src plus
+// opts.Format.Suffix()). dst appears only when complete, replacing any
+// file of that name; src is left alone, as zstd and xz --keep do.
+func CompressFile(ctx context.Context, dst, src string, opts Options) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return fmt.Errorf("compressing: %w", err)
+	}
+	defer in.Close()
+	fi, err := in.Stat()
+	if err != nil {
+		return fmt.Errorf("compressing: %w", err)
+	}
+	out, err := imagefile.Create(dst, 0, imagefile.Options{Replace: true, Mode: fi.Mode().Perm()})
+	if err != nil {
+		return err
+	}
+	if err := Compress(ctx, out.OS(), in, 0, fi.Size(), opts); err != nil {
+		out.Abort()
+		return err
+	}
+	return out.Commit()
+}

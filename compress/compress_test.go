@@ -291,6 +291,24 @@ func TestRegionPastEnd(t *testing.T) {
 	}
 }
 
+func TestCompressFile(t *testing.T) {
+	src, want := testInput(t, 5<<20+3, 2, 1<<20)
+	for _, format := range formats {
+		t.Run(format.String(), func(t *testing.T) {
+			dst := filepath.Join(t.TempDir(), "image.raw"+format.Suffix())
+			if err := CompressFile(context.Background(), dst, src.Name(), Options{Format: format}); err != nil {
+				t.Fatal(err)
+			}
+			if got := decode(t, format, dst); !bytes.Equal(got, want) {
+				t.Fatal("decoded file differs from the input")
+			}
+			if left, _ := filepath.Glob(filepath.Join(filepath.Dir(dst), ".*")); len(left) != 0 {
+				t.Fatalf("temporary files left behind: %v", left)
+			}
+		})
+	}
+}
+
 func TestParseFormat(t *testing.T) {
 	for _, f := range formats {
 		g, err := ParseFormat(f.String())
