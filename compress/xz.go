@@ -14,6 +14,13 @@ import (
 // The .xz container (https://tukaani.org/xz/xz-file-format.txt) is
 // written here because ulikunitz/xz keeps its block and index types
 // unexported; it only encodes raw LZMA2, which is what a block holds.
+//
+// Ratio: ulikunitz's only usable match finder (HashTable4) is weaker than
+// xz's. On a 1.5 GiB ext4 image holding 486 MiB of /usr files, level 3
+// gives 155.3 MB against 140.6 MB for xz -T1 -3 (+10.4 %) and 142.8 MB for
+// xz -T2 -3 (+8.7 %); level 6 gives 154.3 MB. Independent blocks cost
+// little (+0.5 % on a binary sample); the gap is the encoder, mostly on
+// text (+9 % on a 12 MiB sample of Python sources).
 
 // xzDictSize is the dictionary size of xz's presets 0-9.
 func xzDictSize(level int) int {
