@@ -86,6 +86,22 @@ type Options struct {
 	Threads int
 }
 
+// Validate checks the level against the format's range (0 is the
+// default): zstd 1-22, xz 1-9.
+func (o Options) Validate() error {
+	top := 22
+	if o.Format == XZ {
+		top = 9
+	}
+	if o.Level < 0 || o.Level > top {
+		return fmt.Errorf("%s levels are 1 to %d", o.Format, top)
+	}
+	if o.Threads < 0 {
+		return fmt.Errorf("negative thread count %d", o.Threads)
+	}
+	return nil
+}
+
 // chunkSize is the uncompressed size of each independent unit. It must
 // not depend on anything but the format and level, or the output would.
 func (o Options) chunkSize() int64 {

@@ -146,3 +146,22 @@ func equalInts(a, b []int64) bool {
 	}
 	return true
 }
+
+func TestValidate(t *testing.T) {
+	for _, tt := range []struct {
+		o  Options
+		ok bool
+	}{
+		{Options{Format: Zstd}, true},
+		{Options{Format: Zstd, Level: 22}, true},
+		{Options{Format: Zstd, Level: 23}, false},
+		{Options{Format: XZ, Level: 9}, true},
+		{Options{Format: XZ, Level: 10}, false},
+		{Options{Format: ZstdSeekable, Level: -1}, false},
+		{Options{Format: Zstd, Threads: -2}, false},
+	} {
+		if err := tt.o.Validate(); (err == nil) != tt.ok {
+			t.Errorf("%+v: Validate() = %v", tt.o, err)
+		}
+	}
+}

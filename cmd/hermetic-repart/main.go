@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/hermetic-repart/hermetic-repart/compress"
 	"github.com/hermetic-repart/hermetic-repart/definition"
 	"github.com/hermetic-repart/hermetic-repart/gpt"
 	"github.com/hermetic-repart/hermetic-repart/repart"
@@ -38,6 +39,8 @@ func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(f
 
 type config struct {
 	opts     repart.Options
+	compress *compress.Options // nil: leave the image raw
+	keepRaw  bool
 	json     string // "", pretty, short
 	pretty   int    // -1 unset, 0 no, 1 yes
 	legend   bool
@@ -61,7 +64,7 @@ var noArg = map[string]bool{"help": true, "version": true, "no-pager": true, "no
 	"can-factory-reset": true, "list-devices": true}
 
 // Options whose argument is optional: "--name" alone means "--name=yes".
-var optArg = map[string]bool{"keep-ownership": true}
+var optArg = map[string]bool{"keep-ownership": true, "keep-raw": true}
 
 func parseBool(name, v string) (bool, error) {
 	switch strings.ToLower(v) {
@@ -75,6 +78,7 @@ func parseBool(name, v string) (bool, error) {
 
 func parseArgs(args []string) (*config, error) {
 	c := &config{pretty: -1, legend: true}
+	compressLevel, compressThreads := 0, 0
 	c.opts.DryRun = true
 	dryRunSet := false
 	var positional []string
@@ -225,6 +229,31 @@ func parseArgs(args []string) (*config, error) {
 			c.opts.CopySource = value
 		case "keep-ownership":
 			c.opts.KeepOwnership, err = parseBool(name, value)
+		case "compress":
+			if value == "none" || value == "" {
+				c.compress = nil
+				break
+			}
+			f, perr := compress.ParseFormat(value)
+			if perr != nil {
+				return nil, usagef("Failed to parse --compress= parameter: %s (zstd, zstd-seekable, xz or none)", value)
+			}
+			if c.compress == nil {
+				c.compress = &compress.Options{}
+			}
+			c.compress.Format = f
+		case "compress-level", "compress-threads":
+			n, perr := strconv.Atoi(value)
+			if perr != nil || n < 0 {
+				return nil, usagef("Failed to parse --%s= parameter: %s", name, value)
+			}
+			if name == "compress-level" {
+				compressLevel = n
+			} else {
+				compressThreads = n
+			}
+		case "keep-raw":
+			c.keepRaw, err = parseBool(name, value)
 		case "defer-partitions":
 			for _, t := range strings.Split(value, ",") {
 				if t != "" {
@@ -240,6 +269,14 @@ func parseArgs(args []string) (*config, error) {
 	}
 	if c.help || c.version || c.jsonHelp {
 		return c, nil
+	}
+	if c.compress != nil {
+		c.compress.Level, c.compress.Threads = compressLevel, compressThreads
+		if err := c.compress.Validate(); err != nil {
+			return nil, usagef("--compress-level=%d: %v", compressLevel, err)
+		}
+	} else if c.keepRaw {
+		return nil, usagef("--keep-raw needs --compress=.")
 	}
 	if len(positional) > 1 {
 		return nil, usagef("Expected at most one argument, the path to the block device or image file.")
@@ -291,6 +328,13 @@ privileges and reproducibly.
                           it sparse
      --defer-partitions=TYPES
                           Lay out but do not create partitions of these types
+     --compress=zstd|zstd-seekable|xz|none
+                          Also write IMAGE.zst or IMAGE.xz (and one per split
+                          file) and remove the raw files unless --keep-raw
+     --compress-level=N   zstd level or xz preset (default 3, as image.repart)
+     --compress-threads=N Chunks compressed at once (default: all cores);
+                          never changes the output
+     --keep-raw[=BOOL]    Keep the uncompressed files
      --copy-source=DIR    Resolve CopyFiles= and ExcludeFiles= sources
                           below DIR instead of /
      --keep-ownership[=BOOL]
@@ -354,12 +398,53 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return fail(stderr, err)
 		}
 	}
+	if !c.opts.DryRun && c.compress != nil {
+		if err := compressArtifacts(ctx, plan.Result, c, stderr); err != nil {
+			return fail(stderr, err)
+		}
+	}
 	if c.json != "" {
 		if err := plan.Result.WriteJSON(stdout, c.json); err != nil {
 			return fail(stderr, err)
 		}
 	}
 	return 0
+}
+
+// compressArtifacts compresses the image and its split files, as NixOS
+// image.repart does after systemd-repart, each into NAME.zst or NAME.xz
+// (written whole or not at all), then removes the raw files unless
+// --keep-raw. If one fails, the compressed files made so far are removed
+// and the raw ones kept.
+func compressArtifacts(ctx context.Context, res *repart.Result, c *config, stderr io.Writer) error {
+	raws := []string{res.Node}
+	for _, p := range res.Partitions {
+		if p.SplitPath != "" {
+			raws = append(raws, p.SplitPath)
+		}
+	}
+	var done []string
+	for _, raw := range raws {
+		out := raw + c.compress.Format.Suffix()
+		if err := compress.CompressFile(ctx, out, raw, *c.compress); err != nil {
+			for _, d := range done {
+				os.Remove(d)
+			}
+			return fmt.Errorf("compressing %s with %s: %w (the raw files are kept)", raw, c.compress.Format, err)
+		}
+		done = append(done, out)
+		if st, err := os.Stat(out); err == nil {
+			fmt.Fprintf(stderr, "Wrote %s (%s).\n", out, repart.FormatBytes(uint64(st.Size())))
+		}
+	}
+	if !c.keepRaw {
+		for _, raw := range raws {
+			if err := os.Remove(raw); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func fail(stderr io.Writer, err error) int {
