@@ -14,7 +14,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -107,43 +106,15 @@ func copySparse(t testing.TB, from, to string) {
 	}
 }
 
-// e2fsck's normal output; any other line reports a problem.
-var fsckOK = regexp.MustCompile(`^(e2fsck [0-9.]+ \(.*\)|Pass [1-5]: .*|.*: \d+/\d+ files \(.*\), \d+/\d+ blocks|)$`)
-
-// fsckClean fails the test unless `e2fsck -fn` exits 0 reporting nothing.
+// fsckClean and fsckStable are the shared e2fsck checks.
 func fsckClean(t testing.TB, fs string) {
 	t.Helper()
-	bin := oracle.Require(t, "e2fsck")
-	out, errOut, err := oracle.Run(t, bin, "-fn", fs)
-	all := out + errOut
-	if oracle.ExitCode(err) != 0 {
-		t.Fatalf("e2fsck -fn: exit %d\n%s", oracle.ExitCode(err), all)
-	}
-	for _, l := range strings.Split(all, "\n") {
-		if !fsckOK.MatchString(l) {
-			t.Fatalf("e2fsck -fn reports a problem: %q\n%s", l, all)
-		}
-	}
+	oracle.E2fsckClean(t, fs)
 }
 
-// fsckStable fails the test unless `e2fsck -fy` on a copy changes
-// nothing: no directory re-indexed, no count fixed.
 func fsckStable(t testing.TB, fs string) {
 	t.Helper()
-	bin := oracle.Require(t, "e2fsck")
-	cp := fs + ".fy"
-	copySparse(t, fs, cp)
-	defer os.Remove(cp)
-	out, errOut, err := oracle.Run(t, bin, "-fy", cp)
-	all := out + errOut
-	if oracle.ExitCode(err) != 0 || strings.Contains(all, "FILE SYSTEM WAS MODIFIED") {
-		t.Fatalf("e2fsck -fy: exit %d\n%s", oracle.ExitCode(err), all)
-	}
-	for _, l := range strings.Split(all, "\n") {
-		if !fsckOK.MatchString(l) {
-			t.Fatalf("e2fsck -fy reports: %q\n%s", l, all)
-		}
-	}
+	oracle.E2fsckStable(t, fs)
 }
 
 // debugfs runs one debugfs request on fs and returns its output.

@@ -2,15 +2,12 @@ package ext4
 
 import (
 	"context"
-	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/hermetic-repart/hermetic-repart/imagefile"
 	"github.com/hermetic-repart/hermetic-repart/internal/oracle"
 )
 
@@ -60,74 +57,20 @@ func writePlanImage(t testing.TB, p *Plan) string {
 	return path
 }
 
-// e2fsck's normal output; any other line reports a problem.
-var fsckOK = regexp.MustCompile(`^(e2fsck [0-9.]+ \(.*\)|Pass [1-5]: .*|.*: \d+/\d+ files \(.*\), \d+/\d+ blocks|)$`)
-
-// fsckClean runs e2fsck -fn and fails the test unless it exits 0 and
-// reports nothing.
-func fsckClean(t testing.TB, img string) {
+// fsckClean and fsckStable are the shared e2fsck checks.
+func fsckClean(t testing.TB, fs string) {
 	t.Helper()
-	bin := oracle.Require(t, "e2fsck")
-	out, errOut, err := oracle.Run(t, bin, "-fn", img)
-	all := out + errOut
-	if oracle.ExitCode(err) != 0 {
-		t.Fatalf("e2fsck -fn: exit %d\n%s", oracle.ExitCode(err), all)
-	}
-	for _, l := range strings.Split(all, "\n") {
-		if !fsckOK.MatchString(l) {
-			t.Fatalf("e2fsck -fn reports a problem: %q\n%s", l, all)
-		}
-	}
+	oracle.E2fsckClean(t, fs)
 }
 
-// fsckStable runs e2fsck -fy on a copy and fails unless it modifies
-// nothing (no directory re-indexed, nothing fixed).
-func fsckStable(t testing.TB, img string) {
+func fsckStable(t testing.TB, fs string) {
 	t.Helper()
-	bin := oracle.Require(t, "e2fsck")
-	cp := img + ".fy"
-	copySparse(t, img, cp)
-	defer os.Remove(cp)
-	out, errOut, err := oracle.Run(t, bin, "-fy", cp)
-	all := out + errOut
-	if oracle.ExitCode(err) != 0 || strings.Contains(all, "MODIFIED") {
-		t.Fatalf("e2fsck -fy: exit %d\n%s", oracle.ExitCode(err), all)
-	}
-	for _, l := range strings.Split(all, "\n") {
-		if !fsckOK.MatchString(l) {
-			t.Fatalf("e2fsck -fy reports: %q\n%s", l, all)
-		}
-	}
+	oracle.E2fsckStable(t, fs)
 }
 
 func copySparse(t testing.TB, from, to string) {
 	t.Helper()
-	src, err := os.Open(from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	st, err := src.Stat()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dst, err := os.Create(to)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dst.Close()
-	if err := dst.Truncate(st.Size()); err != nil {
-		t.Fatal(err)
-	}
-	runs, err := imagefile.DataRuns(int(src.Fd()), st.Size())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range runs {
-		if _, err := io.Copy(io.NewOffsetWriter(dst, r.Offset), io.NewSectionReader(src, r.Offset, r.Length)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	oracle.CopySparse(t, from, to)
 }
 
 // debugfs runs one debugfs request and returns its output.

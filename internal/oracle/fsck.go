@@ -1,0 +1,75 @@
+package oracle
+
+import (
+	"context"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/hermetic-repart/hermetic-repart/imagefile"
+)
+
+// e2fsck's normal output; any other line reports a problem.
+var e2fsckOK = regexp.MustCompile(`^(e2fsck [0-9.]+ \(.*\)|Pass [1-5]: .*|.*: \d+/\d+ files \(.*\), \d+/\d+ blocks|)$`)
+
+// E2fsckClean fails the test unless `e2fsck -fn` exits 0 and prints
+// nothing but its banner, pass names and summary.
+func E2fsckClean(t testing.TB, fs string) {
+	t.Helper()
+	out, errOut, err := Run(t, Require(t, "e2fsck"), "-fn", fs)
+	all := out + errOut
+	if ExitCode(err) != 0 {
+		t.Fatalf("e2fsck -fn: exit %d\n%s", ExitCode(err), all)
+	}
+	for _, l := range strings.Split(all, "\n") {
+		if !e2fsckOK.MatchString(l) {
+			t.Fatalf("e2fsck -fn reports a problem: %q\n%s", l, all)
+		}
+	}
+}
+
+// E2fsckStable fails the test unless `e2fsck -fy` on a sparse copy of fs
+// exits 0 and changes nothing: no directory re-indexed, no count fixed.
+func E2fsckStable(t testing.TB, fs string) {
+	t.Helper()
+	bin := Require(t, "e2fsck")
+	cp := fs + ".fy"
+	CopySparse(t, fs, cp)
+	defer os.Remove(cp)
+	out, errOut, err := Run(t, bin, "-fy", cp)
+	all := out + errOut
+	if ExitCode(err) != 0 || strings.Contains(all, "MODIFIED") {
+		t.Fatalf("e2fsck -fy: exit %d\n%s", ExitCode(err), all)
+	}
+	for _, l := range strings.Split(all, "\n") {
+		if !e2fsckOK.MatchString(l) {
+			t.Fatalf("e2fsck -fy reports: %q\n%s", l, all)
+		}
+	}
+}
+
+// CopySparse copies the file from to the new file to, keeping holes.
+func CopySparse(t testing.TB, from, to string) {
+	t.Helper()
+	src, err := os.Open(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	st, err := src.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst, err := os.Create(to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Close()
+	if err := dst.Truncate(st.Size()); err != nil {
+		t.Fatal(err)
+	}
+	if err := imagefile.CopyRange(context.Background(), dst, 0, src, 0, st.Size()); err != nil {
+		t.Fatal(err)
+	}
+}
