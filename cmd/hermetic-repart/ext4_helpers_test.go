@@ -120,29 +120,13 @@ func fsckStable(t testing.TB, fs string) {
 // debugfs runs one debugfs request on fs and returns its output.
 func debugfs(t testing.TB, fs, req string) string {
 	t.Helper()
-	bin := oracle.Require(t, "debugfs")
-	out, errOut, err := oracle.Run(t, bin, "-R", req, fs)
-	if err != nil {
-		t.Fatalf("debugfs -R %q: %v\n%s", req, err, errOut)
-	}
-	return out
+	return oracle.Debugfs(t, fs, req)
 }
 
 // dumpe2fsHeader returns `dumpe2fs -h` as a map of field to value.
 func dumpe2fsHeader(t testing.TB, fs string) map[string]string {
 	t.Helper()
-	bin := oracle.Require(t, "dumpe2fs")
-	out, errOut, err := oracle.Run(t, bin, "-h", fs)
-	if err != nil {
-		t.Fatalf("dumpe2fs -h: %v\n%s", err, errOut)
-	}
-	m := map[string]string{}
-	for _, l := range strings.Split(out, "\n") {
-		if k, v, ok := strings.Cut(l, ":"); ok {
-			m[strings.TrimSpace(k)] = strings.TrimSpace(v)
-		}
-	}
-	return m
+	return oracle.Dumpe2fsHeader(t, fs)
 }
 
 // mountPart loop-mounts one partition of img (as root) with the given

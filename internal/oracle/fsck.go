@@ -73,3 +73,29 @@ func CopySparse(t testing.TB, from, to string) {
 		t.Fatal(err)
 	}
 }
+
+// Debugfs runs one debugfs request on fs and returns its output.
+func Debugfs(t testing.TB, fs, req string) string {
+	t.Helper()
+	out, errOut, err := Run(t, Require(t, "debugfs"), "-R", req, fs)
+	if err != nil {
+		t.Fatalf("debugfs -R %q: %v\n%s", req, err, errOut)
+	}
+	return out
+}
+
+// Dumpe2fsHeader returns `dumpe2fs -h` as a map of field to value.
+func Dumpe2fsHeader(t testing.TB, fs string) map[string]string {
+	t.Helper()
+	out, errOut, err := Run(t, Require(t, "dumpe2fs"), "-h", fs)
+	if err != nil {
+		t.Fatalf("dumpe2fs -h: %v\n%s", err, errOut)
+	}
+	m := map[string]string{}
+	for _, l := range strings.Split(out, "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok {
+			m[strings.TrimSpace(k)] = strings.TrimSpace(v)
+		}
+	}
+	return m
+}

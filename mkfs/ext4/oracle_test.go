@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -74,32 +73,15 @@ func copySparse(t testing.TB, from, to string) {
 }
 
 // debugfs runs one debugfs request and returns its output.
-func debugfs(t testing.TB, img, req string) string {
+func debugfs(t testing.TB, fs, req string) string {
 	t.Helper()
-	bin := oracle.Require(t, "debugfs")
-	out, errOut, err := oracle.Run(t, bin, "-R", req, img)
-	if err != nil {
-		t.Fatalf("debugfs -R %q: %v\n%s", req, err, errOut)
-	}
-	return out
+	return oracle.Debugfs(t, fs, req)
 }
 
 // dumpe2fsHeader returns `dumpe2fs -h` as a map of field to value.
-func dumpe2fsHeader(t testing.TB, img string) map[string]string {
+func dumpe2fsHeader(t testing.TB, fs string) map[string]string {
 	t.Helper()
-	bin := oracle.Require(t, "dumpe2fs")
-	out, errOut, err := oracle.Run(t, bin, "-h", img)
-	if err != nil {
-		t.Fatalf("dumpe2fs -h: %v\n%s", err, errOut)
-	}
-	m := map[string]string{}
-	for _, l := range strings.Split(out, "\n") {
-		k, v, ok := strings.Cut(l, ":")
-		if ok {
-			m[strings.TrimSpace(k)] = strings.TrimSpace(v)
-		}
-	}
-	return m
+	return oracle.Dumpe2fsHeader(t, fs)
 }
 
 // mountRO loop-mounts img read-only (as root) and returns the mount point;
