@@ -54,9 +54,11 @@ type fileSystem interface {
 	// smallest lays the tree out at the smallest size Minimize=best
 	// gives it.
 	smallest(ctx context.Context) (fsPlan, error)
-	// floor is the least size Minimize=guess gives (repart's minimum
-	// for the file system type).
-	floor() uint64
+	// guess is Minimize=guess from the smallest layout: repart's formula
+	// (the bytes best uses × 1.5, on the grain, at least the type's
+	// minimum) and at least atLeast. It returns the plan to lay out in
+	// the returned size.
+	guess(ctx context.Context, best fsPlan, atLeast uint64) (fsPlan, uint64, error)
 	// minSize is the least size layout succeeds in.
 	minSize(ctx context.Context) (uint64, error)
 }
@@ -159,26 +161,14 @@ func (b *build) minimize(ctx context.Context, p *Partition, c *content) error {
 	}
 	best := plan.size()
 	size := best
-	if p.Def.Minimize == "guess" {
-		used := plan.used()
-		size = max(roundGrain(used+used/2), c.fs.floor(), size)
-	}
 	// A configured minimum is filled by the file system, as repart's main
 	// branch does, rather than left unused behind it.
 	if p.Def.SizeMin != layout.Unset {
 		size = max(size, roundGrain(p.Def.SizeMin))
 	}
-	if f, ok := c.fs.(*ext4FS); ok && p.Def.Minimize == "guess" {
-		// The same headroom for inodes as for blocks: a tree of many
-		// small files would otherwise leave the inode ratio's count, all
-		// but used up, in a file system with free blocks.
-		used := plan.(ext4Plan).Stats().UsedInodes
-		if want := used + used/2; want > size/ext4.DefaultInodeRatio {
-			f.opts.Inodes = want
-			if plan, err = f.smallest(ctx); err != nil {
-				return fmt.Errorf("%s: Minimize=%s: %w", p.Def.Path, p.Def.Minimize, err)
-			}
-			size = max(size, plan.size())
+	if p.Def.Minimize == "guess" {
+		if plan, size, err = c.fs.guess(ctx, plan, size); err != nil {
+			return fmt.Errorf("%s: Minimize=%s: %w", p.Def.Path, p.Def.Minimize, err)
 		}
 	}
 	plan, err = fitFrom(ctx, plan, size)
@@ -297,7 +287,23 @@ func (f *ext4FS) smallest(ctx context.Context) (fsPlan, error) {
 	return ext4Plan{p}, nil
 }
 
-func (f *ext4FS) floor() uint64 { return 32 << 20 }
+// guess gives inodes the same headroom as blocks: a tree of many small
+// files would otherwise get the inode ratio's count, all but used up, in
+// a file system with free blocks.
+func (f *ext4FS) guess(ctx context.Context, best fsPlan, atLeast uint64) (fsPlan, uint64, error) {
+	used := best.used()
+	size := max(roundGrain(used+used/2), fsMinSize(f.opts.Type), atLeast)
+	inodes := best.(ext4Plan).Stats().UsedInodes
+	if want := inodes + inodes/2; want > size/ext4.DefaultInodeRatio {
+		f.opts.Inodes = want
+		plan, err := f.smallest(ctx)
+		if err != nil {
+			return nil, 0, err
+		}
+		return plan, max(size, plan.size()), nil
+	}
+	return best, size, nil
+}
 
 func (f *ext4FS) minSize(ctx context.Context) (uint64, error) {
 	n, err := ext4.MinSize(ctx, f.root, f.opts)
@@ -344,7 +350,11 @@ func (f *vfatFS) smallest(ctx context.Context) (fsPlan, error) {
 	return f.layout(ctx, size)
 }
 
-func (f *vfatFS) floor() uint64 { return 0 }
+// guess has no floor: repart knows no minimum for vfat.
+func (f *vfatFS) guess(ctx context.Context, best fsPlan, atLeast uint64) (fsPlan, uint64, error) {
+	used := best.used()
+	return best, max(roundGrain(used+used/2), atLeast), nil
+}
 
 // minSize is the least size of any FAT type, which is what a partition
 // without Minimize= is formatted with when it is too small for FAT32.
