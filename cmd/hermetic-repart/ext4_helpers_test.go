@@ -6,6 +6,7 @@ package main
 // made again in another order, on another file system.
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
@@ -63,47 +64,36 @@ func parseParts(t testing.TB, stdout string) []jsonPart {
 // for the e2fsprogs tools, which do not take an offset.
 func extractPart(t testing.TB, img string, p jsonPart) string {
 	t.Helper()
+	out := filepath.Join(t.TempDir(), "part.ext4")
+	extractPartTo(t, img, p, out)
+	return out
+}
+
+// extractPartTo copies partition p of img into the new sparse file dst.
+func extractPartTo(t testing.TB, img string, p jsonPart, dst string) {
+	t.Helper()
 	src, err := os.Open(img)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	out := filepath.Join(t.TempDir(), "part.ext4")
-	dst, err := os.Create(out)
+	out, err := os.Create(dst)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer dst.Close()
-	if err := dst.Truncate(p.RawSize); err != nil {
+	defer out.Close()
+	if err := out.Truncate(p.RawSize); err != nil {
 		t.Fatal(err)
 	}
-	runs, err := imagefile.DataRuns(int(src.Fd()), p.Offset+p.RawSize)
-	if err != nil {
+	if err := imagefile.CopyRange(context.Background(), out, 0, src, p.Offset, p.RawSize); err != nil {
 		t.Fatal(err)
 	}
-	for _, r := range runs {
-		start, end := max(r.Offset, p.Offset), r.Offset+r.Length
-		if end <= start {
-			continue
-		}
-		if _, err := io.Copy(io.NewOffsetWriter(dst, start-p.Offset), io.NewSectionReader(src, start, end-start)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return out
 }
 
 // copySparse makes a sparse copy of a whole file.
 func copySparse(t testing.TB, from, to string) {
 	t.Helper()
-	st, err := os.Stat(from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := extractPart(t, from, jsonPart{RawSize: st.Size()})
-	if err := os.Rename(p, to); err != nil {
-		t.Fatal(err)
-	}
+	oracle.CopySparse(t, from, to)
 }
 
 // fsckClean and fsckStable are the shared e2fsck checks.

@@ -6,8 +6,6 @@ package main
 // vfat driver.
 
 import (
-	"bufio"
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -43,13 +41,7 @@ const fatSeedVolumeID = "3057-D4FE"
 var fatToolEnv = []string{"MTOOLS_SKIP_CHECK=1", "TZ=UTC", "LC_ALL=C.UTF-8"}
 
 // fatPart is one row of --json=short.
-type fatPart struct {
-	Type    string `json:"type"`
-	Label   string `json:"label"`
-	File    string `json:"file"`
-	Offset  int64  `json:"offset"`
-	RawSize int64  `json:"raw_size"`
-}
+type fatPart = jsonPart
 
 // fatBuild runs the CLI in dir on the definitions files and source tree
 // src, writing dir/img.raw, and returns the result with the JSON rows of
@@ -80,107 +72,20 @@ func fatMustBuild(t *testing.T, dir string, defs map[string]string, src string, 
 	return res, parts
 }
 
-// fatExtract copies partition p of img to dst, leaving holes where img
-// reads as zeros, so that fsck.fat and mtools see the file system alone.
+// fatExtract copies partition p of img to dst, keeping holes, so that
+// fsck.fat and mtools see the file system alone.
 func fatExtract(t *testing.T, img string, p fatPart, dst string) string {
 	t.Helper()
-	in, err := os.Open(img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	out, err := os.Create(dst)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer out.Close()
-	if err := out.Truncate(p.RawSize); err != nil {
-		t.Fatal(err)
-	}
-	buf, zero := make([]byte, 1<<20), make([]byte, 1<<20)
-	for off := int64(0); off < p.RawSize; off += int64(len(buf)) {
-		b := buf[:min(int64(len(buf)), p.RawSize-off)]
-		if _, err := in.ReadAt(b, p.Offset+off); err != nil {
-			t.Fatalf("reading partition at %d: %v", p.Offset+off, err)
-		}
-		if !bytes.Equal(b, zero[:len(b)]) {
-			if _, err := out.WriteAt(b, off); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	extractPartTo(t, img, p, dst)
 	return dst
 }
-
-// fsckLine is all fsck.fat -n prints about a clean file system, besides
-// its version banner.
-var fsckLine = regexp.MustCompile(`^\S+: \d+ files, \d+/\d+ clusters$`)
 
 // fatCheckClean requires fsck.fat -n to find nothing in part and fsck.fat
 // -a, run on a copy, to change no byte.
 func fatCheckClean(t *testing.T, part string) {
 	t.Helper()
-	fsck := oracle.Require(t, "fsck.fat")
-	out, stderr, err := oracle.Run(t, fsck, "-n", part)
-	if err != nil {
-		t.Errorf("fsck.fat -n %s: exit %d\n%s%s", filepath.Base(part), oracle.ExitCode(err), out, stderr)
-	}
-	for _, l := range strings.Split(strings.TrimSpace(out+stderr), "\n") {
-		if !strings.HasPrefix(l, "fsck.fat ") && !fsckLine.MatchString(l) {
-			t.Errorf("fsck.fat -n %s reports: %s", filepath.Base(part), l)
-		}
-	}
-	cp := part + ".fsck-a"
-	copyFileSparse(t, part, cp)
-	defer os.Remove(cp)
-	if out, stderr, err := oracle.Run(t, fsck, "-a", cp); err != nil {
-		t.Errorf("fsck.fat -a %s: exit %d\n%s%s", filepath.Base(part), oracle.ExitCode(err), out, stderr)
-	}
-	if off, differ := fatFirstDiff(t, part, cp); differ {
-		t.Errorf("fsck.fat -a changed %s at byte %d", filepath.Base(part), off)
-	}
-}
-
-func copyFileSparse(t *testing.T, src, dst string) {
-	t.Helper()
-	st, err := os.Stat(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fatExtract(t, src, fatPart{RawSize: st.Size()}, dst)
-}
-
-// fatFirstDiff compares two files and returns the first differing offset.
-func fatFirstDiff(t *testing.T, a, b string) (int64, bool) {
-	t.Helper()
-	fa, err := os.Open(a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fa.Close()
-	fb, err := os.Open(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fb.Close()
-	ra, rb := bufio.NewReaderSize(fa, 1<<20), bufio.NewReaderSize(fb, 1<<20)
-	ba, bb := make([]byte, 1<<16), make([]byte, 1<<16)
-	for off := int64(0); ; {
-		na, ea := io.ReadFull(ra, ba)
-		nb, _ := io.ReadFull(rb, bb)
-		if !bytes.Equal(ba[:na], bb[:nb]) {
-			for i := 0; i < min(na, nb); i++ {
-				if ba[i] != bb[i] {
-					return off + int64(i), true
-				}
-			}
-			return off + int64(min(na, nb)), true
-		}
-		if ea != nil {
-			return 0, false
-		}
-		off += int64(na)
-	}
+	oracle.FsckFATClean(t, part)
+	oracle.FsckFATStable(t, part)
 }
 
 // fatBlkid is what blkid -p reports about part.

@@ -1,7 +1,9 @@
 package oracle
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"os"
 	"regexp"
 	"strings"
@@ -98,4 +100,73 @@ func Dumpe2fsHeader(t testing.TB, fs string) map[string]string {
 		}
 	}
 	return m
+}
+
+// fsck.fat's normal output; any other line reports a problem (or a
+// notice worth failing on).
+var fsckFATOK = regexp.MustCompile(`^(fsck\.fat [0-9.]+ \(.*\)|.*: \d+ files?, \d+/\d+ clusters|)$`)
+
+// FsckFATClean fails the test unless `fsck.fat -n` exits 0 and prints
+// nothing but its banner and summary.
+func FsckFATClean(t testing.TB, img string) {
+	t.Helper()
+	out, errOut, err := Run(t, Require(t, "fsck.fat"), "-n", img)
+	all := out + errOut
+	if ExitCode(err) != 0 {
+		t.Fatalf("fsck.fat -n %s: exit %d\n%s", img, ExitCode(err), all)
+	}
+	for _, l := range strings.Split(all, "\n") {
+		if !fsckFATOK.MatchString(l) {
+			t.Fatalf("fsck.fat -n %s reports: %q\n%s", img, l, all)
+		}
+	}
+}
+
+// FsckFATStable fails the test unless `fsck.fat -a` on a sparse copy of
+// img exits 0 and leaves every byte as it was.
+func FsckFATStable(t testing.TB, img string) {
+	t.Helper()
+	bin := Require(t, "fsck.fat")
+	cp := img + ".fsck-a"
+	CopySparse(t, img, cp)
+	defer os.Remove(cp)
+	out, errOut, err := Run(t, bin, "-a", cp)
+	if ExitCode(err) != 0 {
+		t.Fatalf("fsck.fat -a %s: exit %d\n%s%s", img, ExitCode(err), out, errOut)
+	}
+	if off, differ := FirstDiff(t, img, cp); differ {
+		t.Fatalf("fsck.fat -a changed %s at byte %d:\n%s%s", img, off, out, errOut)
+	}
+}
+
+// FirstDiff compares two files byte by byte and returns the offset of
+// the first difference (or of the end of the shorter one).
+func FirstDiff(t testing.TB, a, b string) (int64, bool) {
+	t.Helper()
+	fa, err := os.Open(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fa.Close()
+	fb, err := os.Open(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fb.Close()
+	ba, bb := make([]byte, 1<<20), make([]byte, 1<<20)
+	for off := int64(0); ; off += int64(len(ba)) {
+		na, ea := io.ReadFull(fa, ba)
+		nb, _ := io.ReadFull(fb, bb)
+		if na != nb || !bytes.Equal(ba[:na], bb[:nb]) {
+			for i := range min(na, nb) {
+				if ba[i] != bb[i] {
+					return off + int64(i), true
+				}
+			}
+			return off + int64(min(na, nb)), true
+		}
+		if ea != nil {
+			return 0, false
+		}
+	}
 }

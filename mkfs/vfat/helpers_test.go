@@ -1,13 +1,10 @@
 package vfat
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
-	"strings"
 	"testing"
 	"time"
 
@@ -100,94 +97,13 @@ func readRange(t testing.TB, path string, off, n int64) []byte {
 	return b
 }
 
-// fsckOK matches fsck.fat's normal output; any other line reports a
-// problem (or a notice worth failing on).
-var fsckOK = regexp.MustCompile(`^(fsck\.fat [0-9.]+ \(.*\)|.*: \d+ files?, \d+/\d+ clusters|)$`)
-
-// fsckClean runs fsck.fat -n and fails the test unless it exits 0 and
-// prints nothing but its banner and summary.
+// fsckClean and fsckStable are the shared fsck.fat checks.
 func fsckClean(t testing.TB, img string) {
 	t.Helper()
-	bin := oracle.Require(t, "fsck.fat")
-	out, errOut, err := oracle.Run(t, bin, "-n", img)
-	all := out + errOut
-	if oracle.ExitCode(err) != 0 {
-		t.Fatalf("fsck.fat -n: exit %d\n%s", oracle.ExitCode(err), all)
-	}
-	for _, l := range strings.Split(all, "\n") {
-		if !fsckOK.MatchString(l) {
-			t.Fatalf("fsck.fat -n reports: %q\n%s", l, all)
-		}
-	}
+	oracle.FsckFATClean(t, img)
 }
 
-// fsckStable runs fsck.fat -a on a copy and fails unless the copy is
-// byte-identical afterwards.
 func fsckStable(t testing.TB, img string) {
 	t.Helper()
-	bin := oracle.Require(t, "fsck.fat")
-	cp := img + ".a"
-	copyFile(t, img, cp)
-	defer os.Remove(cp)
-	out, errOut, err := oracle.Run(t, bin, "-a", cp)
-	if oracle.ExitCode(err) != 0 {
-		t.Fatalf("fsck.fat -a: exit %d\n%s%s", oracle.ExitCode(err), out, errOut)
-	}
-	if !sameFiles(t, img, cp) {
-		t.Fatalf("fsck.fat -a changed the image:\n%s%s", out, errOut)
-	}
-}
-
-// copyFile copies src to dst, keeping holes.
-func copyFile(t testing.TB, src, dst string) {
-	t.Helper()
-	in, err := os.Open(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	st, err := in.Stat()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := os.Create(dst)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer out.Close()
-	if err := out.Truncate(st.Size()); err != nil {
-		t.Fatal(err)
-	}
-	if err := imagefile.CopyRange(context.Background(), out, 0, in, 0, st.Size()); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// sameFiles compares two files' bytes.
-func sameFiles(t testing.TB, a, b string) bool {
-	t.Helper()
-	fa, err := os.Open(a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fa.Close()
-	fb, err := os.Open(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fb.Close()
-	ba, bb := make([]byte, 1<<20), make([]byte, 1<<20)
-	for off := int64(0); ; off += int64(len(ba)) {
-		na, ea := fa.ReadAt(ba, off)
-		nb, eb := fb.ReadAt(bb, off)
-		if na != nb || !bytes.Equal(ba[:na], bb[:nb]) {
-			return false
-		}
-		if ea == io.EOF || eb == io.EOF {
-			return ea == eb
-		}
-		if ea != nil || eb != nil {
-			t.Fatal(ea, eb)
-		}
-	}
+	oracle.FsckFATStable(t, img)
 }
