@@ -195,6 +195,9 @@ func (b *build) minimize(ctx context.Context, p *Partition, c *content) error {
 // doubling the size is always room enough, so a binary search between
 // size and twice it finds the least size that fits.
 func fitFrom(ctx context.Context, plan fsPlan, size uint64) (fsPlan, error) {
+	if plan.size() == size {
+		return plan, nil // Minimize=best: already laid out there
+	}
 	q, err := plan.relayout(ctx, int64(size))
 	if !noSpace(err) {
 		return q, err
