@@ -124,8 +124,29 @@ func (o Options) level() int {
 // Compress reads size bytes of src starting at off and writes them,
 // compressed as opts says, to dst.
 func Compress(ctx context.Context, dst io.Writer, src *os.File, off, size int64, opts Options) error {
+	return CompressSource(ctx, dst, Source{File: src, Off: off, Size: size}, opts)
+}
+
+// Source is the region of a file to compress, which may still be being
+// written: the image is compressed while its later partitions are built.
+type Source struct {
+	File      *os.File
+	Off, Size int64
+	// Ready, when set, returns once the file's bytes below end (a file
+	// offset) are final, or fails; no byte of a chunk is read before
+	// Ready has said so for the chunk's end. Chunks are asked for in
+	// increasing order, but several may wait at once.
+	Ready func(ctx context.Context, end int64) error
+	// Progress, when set, is called with the number of input bytes of
+	// each chunk once its output is written, from one goroutine.
+	Progress func(n int64)
+}
+
+// CompressSource compresses src into dst as opts says.
+func CompressSource(ctx context.Context, dst io.Writer, src Source, opts Options) error {
+	f, off, size := src.File, src.Off, src.Size
 	if off < 0 || size < 0 {
-		return fmt.Errorf("compressing %s: negative region %d+%d", src.Name(), off, size)
+		return fmt.Errorf("compressing %s: negative region %d+%d", f.Name(), off, size)
 	}
 	threads := opts.Threads
 	if threads <= 0 {
@@ -144,35 +165,34 @@ func Compress(ctx context.Context, dst io.Writer, src *os.File, off, size int64,
 		err = fmt.Errorf("unknown format %v", opts.Format)
 	}
 	if err != nil {
-		return fmt.Errorf("compressing %s: %w", src.Name(), err)
+		return fmt.Errorf("compressing %s: %w", f.Name(), err)
 	}
-	if fi, err := src.Stat(); err != nil {
-		return fmt.Errorf("compressing %s: %w", src.Name(), err)
+	if fi, err := f.Stat(); err != nil {
+		return fmt.Errorf("compressing %s: %w", f.Name(), err)
 	} else if fi.Mode().IsRegular() && off+size > fi.Size() {
 		// SEEK_DATA reports no data past the end, so this would
 		// silently compress zeros.
-		return fmt.Errorf("compressing %s: region %d+%d ends past the file's %d bytes", src.Name(), off, size, fi.Size())
+		return fmt.Errorf("compressing %s: region %d+%d ends past the file's %d bytes", f.Name(), off, size, fi.Size())
 	}
-	runs, err := imagefile.DataRuns(int(src.Fd()), off+size)
-	if err != nil {
-		return fmt.Errorf("compressing %s: %w", src.Name(), err)
-	}
-	in := &input{f: src, off: off, size: size, runs: clip(runs, off, off+size)}
+	in := &input{f: f, off: off, size: size, ready: src.Ready}
 	if err := c.begin(dst); err != nil {
-		return fmt.Errorf("compressing %s: writing header: %w", src.Name(), err)
+		return fmt.Errorf("compressing %s: writing header: %w", f.Name(), err)
 	}
 	err = pipeline(ctx, in, opts.chunkSize(), threads, c, func(r result) error {
 		if _, err := dst.Write(r.data); err != nil {
 			return fmt.Errorf("writing compressed data: %w", err)
 		}
 		c.record(r)
+		if src.Progress != nil {
+			src.Progress(r.n)
+		}
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("compressing %s: %w", src.Name(), err)
+		return fmt.Errorf("compressing %s: %w", f.Name(), err)
 	}
 	if err := c.end(dst); err != nil {
-		return fmt.Errorf("compressing %s: writing trailer: %w", src.Name(), err)
+		return fmt.Errorf("compressing %s: writing trailer: %w", f.Name(), err)
 	}
 	return nil
 }
@@ -216,38 +236,34 @@ func (z *zeroCache) get(size int, enc func([]byte) (result, error)) (result, err
 	return z.r, z.err
 }
 
-// input is the region to compress, with its data runs relative to off.
+// input is the region to compress.
 type input struct {
 	f         *os.File
 	off, size int64
-	runs      []imagefile.Run
-}
-
-func clip(runs []imagefile.Run, lo, hi int64) []imagefile.Run {
-	var out []imagefile.Run
-	for _, r := range runs {
-		s, e := max(r.Offset, lo), min(r.Offset+r.Length, hi)
-		if s < e {
-			out = append(out, imagefile.Run{Offset: s - lo, Length: e - s})
-		}
-	}
-	return out
+	ready     func(ctx context.Context, end int64) error
 }
 
 // read fills p with the bytes at [start, start+len(p)) of the region,
-// reading only data runs, and reports whether p is all zeros.
-func (in *input) read(p []byte, start int64) (zero bool, err error) {
-	clear(p)
-	end := start + int64(len(p))
-	zero = true
-	for _, r := range in.runs {
-		s, e := max(r.Offset, start), min(r.Offset+r.Length, end)
-		if s >= e {
-			continue
+// reading only data runs, and reports whether p is all zeros. The runs
+// are looked up per chunk, once the chunk is final: a file still being
+// written has no useful map of holes before that.
+func (in *input) read(ctx context.Context, p []byte, start int64) (zero bool, err error) {
+	lo, hi := in.off+start, in.off+start+int64(len(p))
+	if in.ready != nil {
+		if err := in.ready(ctx, hi); err != nil {
+			return false, err
 		}
-		b := p[s-start : e-start]
-		if _, err := in.f.ReadAt(b, in.off+s); err != nil {
-			return false, fmt.Errorf("reading %s at %d: %w", in.f.Name(), in.off+s, err)
+	}
+	runs, err := imagefile.DataRunsIn(int(in.f.Fd()), lo, hi)
+	if err != nil {
+		return false, fmt.Errorf("%s: %w", in.f.Name(), err)
+	}
+	clear(p)
+	zero = true
+	for _, r := range runs {
+		b := p[r.Offset-lo : r.Offset-lo+r.Length]
+		if _, err := in.f.ReadAt(b, r.Offset); err != nil {
+			return false, fmt.Errorf("reading %s at %d: %w", in.f.Name(), r.Offset, err)
 		}
 		if zero && !imagefile.IsZero(b) {
 			zero = false
@@ -314,7 +330,7 @@ func pipeline(ctx context.Context, in *input, chunk int64, threads int, c codec,
 					buf = make([]byte, j.n)
 				}
 				p := buf[:j.n]
-				zero, err := in.read(p, j.start)
+				zero, err := in.read(ctx, p, j.start)
 				var r result
 				if err == nil {
 					r, err = enc.encode(p, zero)

@@ -11,8 +11,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 
+	"github.com/hermetic-repart/hermetic-repart/imagefile"
 	"github.com/hermetic-repart/hermetic-repart/internal/oracle"
 )
 
@@ -318,5 +320,63 @@ func TestParseFormat(t *testing.T) {
 	}
 	if _, err := ParseFormat("gzip"); err == nil {
 		t.Error("ParseFormat(gzip) succeeded")
+	}
+}
+
+// TestSourceBeingWritten compresses a file whose bytes appear only when
+// Ready is asked for them, as the image's do while later partitions are
+// built: the output must equal that of the finished file, so no chunk
+// was read (nor its holes mapped) before it was final.
+func TestSourceBeingWritten(t *testing.T) {
+	const size = 40 << 20
+	final, _ := testInput(t, size, 7, 0, 3<<20, 33<<20, size-(1<<20))
+	for _, format := range formats {
+		t.Run(format.String(), func(t *testing.T) {
+			f, err := os.Create(filepath.Join(t.TempDir(), "growing.img"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			if err := f.Truncate(size); err != nil {
+				t.Fatal(err)
+			}
+			var mu sync.Mutex
+			written := int64(0)
+			ready := func(ctx context.Context, end int64) error {
+				mu.Lock()
+				defer mu.Unlock()
+				if end > written {
+					if err := imagefile.CopyRange(ctx, f, written, final, written, end-written); err != nil {
+						return err
+					}
+					written = end
+				}
+				return nil
+			}
+			var progress int64
+			var got bytes.Buffer
+			err = CompressSource(context.Background(), &got, Source{File: f, Size: size, Ready: ready,
+				Progress: func(n int64) { progress += n }}, Options{Format: format, Threads: 4})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := os.ReadFile(compressFile(t, final, 0, size, Options{Format: format, Threads: 4}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got.Bytes(), want) {
+				t.Errorf("output differs from the finished file's (%d vs %d bytes)", got.Len(), len(want))
+			}
+			if progress != size {
+				t.Errorf("progress reported %d bytes, want %d", progress, size)
+			}
+
+			bad := errors.New("partition failed")
+			err = CompressSource(context.Background(), io.Discard, Source{File: f, Size: size,
+				Ready: func(context.Context, int64) error { return bad }}, Options{Format: format})
+			if !errors.Is(err, bad) {
+				t.Errorf("Ready's failure: got %v", err)
+			}
+		})
 	}
 }

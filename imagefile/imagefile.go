@@ -163,9 +163,14 @@ type Run struct {
 // with SEEK_DATA/SEEK_HOLE; adjacent runs are merged. A file system
 // without these calls reports the rest of the file as one run, as the
 // kernel's generic fallback does.
-func DataRuns(fd int, size int64) ([]Run, error) {
+func DataRuns(fd int, size int64) ([]Run, error) { return DataRunsIn(fd, 0, size) }
+
+// DataRunsIn is DataRuns for [from, size): the runs of a part of a file,
+// for callers that look at one piece at a time, such as a compressor
+// reading a file while it is still being written elsewhere.
+func DataRunsIn(fd int, from, size int64) ([]Run, error) {
 	var runs []Run
-	for pos := int64(0); pos < size; {
+	for pos := from; pos < size; {
 		data, err := unix.Seek(fd, pos, unix.SEEK_DATA)
 		if errors.Is(err, unix.ENXIO) {
 			break // only a hole remains

@@ -149,4 +149,16 @@ func TestDataRuns(t *testing.T) {
 	if runs, _ := DataRuns(int(f.Fd()), 100); fmt.Sprint(runs) != "[{0 100}]" {
 		t.Errorf("runs clipped to 100 bytes: %v", runs)
 	}
+	for _, c := range []struct {
+		from, to int64
+		want     string
+	}{
+		{100, 4 << 20, "[{100 8092} {1048576 4096}]"}, // starts inside a run
+		{8192, 1 << 20, "[]"},                         // only a hole
+		{8192, 1<<20 + 10, "[{1048576 10}]"},
+	} {
+		if runs, err := DataRunsIn(int(f.Fd()), c.from, c.to); err != nil || fmt.Sprint(runs) != c.want {
+			t.Errorf("DataRunsIn(%d, %d) = %v, %v; want %s", c.from, c.to, runs, err, c.want)
+		}
+	}
 }
