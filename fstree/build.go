@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/hermetic-repart/hermetic-repart/definition"
+	"github.com/hermetic-repart/hermetic-repart/progress"
 )
 
 // Options are the command-line settings that shape a tree.
@@ -35,6 +36,8 @@ type Options struct {
 	// XBOOTLDR). Only those present in the image are excluded: a root
 	// partition without a separate /usr partition keeps /usr.
 	OtherMountPoints []string
+	// Progress counts the source inodes looked at.
+	Progress *progress.Task
 }
 
 // Spec is what a partition's definition asks to put in it. Paths are

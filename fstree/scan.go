@@ -144,6 +144,7 @@ func (b *builder) clamp(ts unix.Timespec) Time {
 
 // inodeFrom fills the metadata every kind shares from a source stat.
 func (b *builder) inodeFrom(st *unix.Stat_t) *Inode {
+	b.opts.Progress.Add(1)
 	ino := &Inode{
 		Kind:     kindOf(st.Mode),
 		Mode:     st.Mode & 0o7777,

@@ -18,6 +18,7 @@ import (
 	"github.com/hermetic-repart/hermetic-repart/mkfs/ext4"
 	"github.com/hermetic-repart/hermetic-repart/mkfs/filedata"
 	"github.com/hermetic-repart/hermetic-repart/mkfs/vfat"
+	"github.com/hermetic-repart/hermetic-repart/progress"
 	"github.com/hermetic-repart/hermetic-repart/seedrand"
 )
 
@@ -45,6 +46,30 @@ type content struct {
 	// plan is the file system laid out: at its smallest size after
 	// minimize, at its final size after layoutContent.
 	plan fsPlan
+	// progress counts the file data copied while the plan is written.
+	progress *progress.Task
+}
+
+// dataBytes is how much file data the tree holds: the data runs of each
+// regular inode once, which is what writing it copies.
+func (c *content) dataBytes() int64 {
+	seen := map[*fstree.Inode]bool{}
+	var n int64
+	var walk func(*fstree.Inode)
+	walk = func(in *fstree.Inode) {
+		if seen[in] {
+			return
+		}
+		seen[in] = true
+		for _, r := range in.Data {
+			n += r.Length
+		}
+		for _, e := range in.Entries {
+			walk(e.Inode)
+		}
+	}
+	walk(c.tree.Root)
+	return n
 }
 
 // fileSystem is a writer's view of one partition's tree and options.
@@ -90,6 +115,8 @@ func (b *build) fsTime() time.Time {
 // write. It runs after acquireIDs (labels and UUIDs are needed) and before
 // the layout, which Minimize= feeds.
 func (b *build) scanContent(ctx context.Context) error {
+	task := b.o.Progress.Start("Scanning sources", progress.Entries, 0)
+	defer task.End()
 	for _, p := range b.parts {
 		if !definition.WritesFS(p.Def.Format) || p.Deferred {
 			continue
@@ -106,6 +133,7 @@ func (b *build) scanContent(ctx context.Context) error {
 			SourceDateEpoch:  b.o.SourceDateEpoch,
 			RootPartition:    p.Type.Designator == gpt.Root,
 			OtherMountPoints: others,
+			Progress:         task,
 		})
 		if err != nil {
 			return fmt.Errorf("%s: %w", p.Def.Path, err)
@@ -116,7 +144,7 @@ func (b *build) scanContent(ctx context.Context) error {
 		c := &content{tree: tree}
 		switch p.Def.Format {
 		case "vfat":
-			root, skipped := vfatTree(tree)
+			root, skipped := vfatTree(tree, c)
 			for _, s := range skipped {
 				b.log(fmt.Sprintf("%s: %s", p.Def.Path, s))
 			}
@@ -127,7 +155,7 @@ func (b *build) scanContent(ctx context.Context) error {
 				Time:       b.fsTime(),
 			}}
 		default:
-			c.fs = &ext4FS{root: ext4Tree(tree), opts: ext4.Options{
+			c.fs = &ext4FS{root: ext4Tree(tree, c), opts: ext4.Options{
 				Type:     p.Def.Format,
 				Label:    mangleLabel(p.Label, 16),
 				UUID:     p.FSUUID,
@@ -386,7 +414,7 @@ func (p vfatPlan) warnings() []string { return p.Warnings() }
 
 // ext4Tree converts the content model into the ext4 writer's input.
 // Hard links stay one *ext4.Inode under several names.
-func ext4Tree(t *fstree.Tree) *ext4.Inode {
+func ext4Tree(t *fstree.Tree, c *content) *ext4.Inode {
 	conv := make(map[*fstree.Inode]*ext4.Inode, len(t.Inodes))
 	var walk func(in *fstree.Inode) *ext4.Inode
 	walk = func(in *fstree.Inode) *ext4.Inode {
@@ -408,7 +436,7 @@ func ext4Tree(t *fstree.Tree) *ext4.Inode {
 			out.Kind = ext4.Regular
 			out.Size = in.Size
 			if len(in.Data) > 0 {
-				out.Data = sourceData{in}
+				out.Data = sourceData{in, c}
 			}
 		case fstree.KindDir:
 			out.Kind = ext4.Dir
@@ -439,7 +467,7 @@ func ext4Tree(t *fstree.Tree) *ext4.Inode {
 // holds only directories and regular files: other kinds are left out,
 // and each is named in the returned notices (repart's mcopy skips them
 // too). Hard links become copies.
-func vfatTree(t *fstree.Tree) (*vfat.Inode, []string) {
+func vfatTree(t *fstree.Tree, c *content) (*vfat.Inode, []string) {
 	var skipped []string
 	conv := map[*fstree.Inode]*vfat.Inode{}
 	var walk func(path string, in *fstree.Inode) *vfat.Inode
@@ -463,7 +491,7 @@ func vfatTree(t *fstree.Tree) (*vfat.Inode, []string) {
 			out.Kind = vfat.Regular
 			out.Size = in.Size
 			if len(in.Data) > 0 {
-				out.Data = sourceData{in}
+				out.Data = sourceData{in, c}
 			}
 		}
 		out.Attr = vfat.AttrFromPerm(out.Kind, in.Mode)
@@ -500,7 +528,10 @@ func fatLabel(s string) string {
 // sourceData is a regular file of the tree as the writers' filedata.Data:
 // the runs come from the scan, and every copy reopens the source through
 // fstree.Inode.Open, which refuses a file that changed since the scan.
-type sourceData struct{ in *fstree.Inode }
+type sourceData struct {
+	in *fstree.Inode
+	c  *content // for the progress
+}
 
 func (d sourceData) Runs(size int64) ([]filedata.Run, error) {
 	if size != d.in.Size {
@@ -518,5 +549,6 @@ func (d sourceData) CopyTo(ctx context.Context, dst io.WriterAt, dstOff, off, n 
 	if err := imagefile.CopyData(ctx, dst, dstOff, f, off, n); err != nil {
 		return fmt.Errorf("copying %s: %w", d.in.Source, err)
 	}
+	d.c.progress.Add(n)
 	return nil
 }

@@ -13,11 +13,12 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/hermetic-repart/hermetic-repart/compress"
 	"github.com/hermetic-repart/hermetic-repart/definition"
 	"github.com/hermetic-repart/hermetic-repart/gpt"
-	"github.com/hermetic-repart/hermetic-repart/imagefile"
 	"github.com/hermetic-repart/hermetic-repart/layout"
 	"github.com/hermetic-repart/hermetic-repart/mkfs/swap"
+	"github.com/hermetic-repart/hermetic-repart/progress"
 	"github.com/hermetic-repart/hermetic-repart/seedrand"
 	"github.com/hermetic-repart/hermetic-repart/specifier"
 )
@@ -62,6 +63,14 @@ type Options struct {
 	// SourceDateEpoch is SOURCE_DATE_EPOCH when set: later source times
 	// are clamped to it and it is the time of everything created.
 	SourceDateEpoch *int64
+	// Compress, when set, also writes IMAGE.zst or IMAGE.xz (and one per
+	// split file), compressed while the image is built. Without KeepRaw
+	// the raw files are then not kept: an existing image at the path is
+	// left as it was.
+	Compress *compress.Options
+	KeepRaw  bool
+	// Progress, when set, is told about the long phases as they run.
+	Progress *progress.Board
 	// Log receives informational messages and warnings (stderr).
 	Log func(msg string)
 }
@@ -95,6 +104,8 @@ type Result struct {
 	DiskGUID   uuid.UUID
 	Partitions []*Partition
 	Written    bool
+	// Artifacts are the files written, by path.
+	Artifacts []Artifact
 }
 
 // ExitError carries a specific exit status (77: no GPT with --empty=refuse).
@@ -135,6 +146,8 @@ type build struct {
 	disk    *gpt.Disk // existing empty table to reuse, or nil
 	blocks  map[*Partition]*os.File
 	content map[*Partition]*content
+
+	artifacts []Artifact
 }
 
 // Build runs the pipeline. Files are written only when o.DryRun is false.
@@ -185,6 +198,7 @@ func (p *Plan) Write(ctx context.Context) error {
 		return err
 	}
 	p.Result.Written = true
+	p.Result.Artifacts = p.b.artifacts
 	return nil
 }
 
@@ -670,128 +684,6 @@ func (b *build) resolveSplitNames() error {
 		if _, err := os.Lstat(name); err == nil {
 			return fmt.Errorf("Failed to create split file %s: %w", name, os.ErrExist)
 		}
-	}
-	return nil
-}
-
-// write produces the image and the split files.
-func (b *build) write(ctx context.Context) error {
-	// An existing image is replaced where it really lives: through a
-	// symlink, not over it, as repart writes through it.
-	target := b.o.Image
-	mode := os.FileMode(0o666)
-	if b.o.Empty != EmptyCreate {
-		target = b.node
-		if st, err := os.Stat(target); err == nil {
-			mode = st.Mode().Perm()
-		}
-	}
-	img, err := imagefile.Create(target, int64(b.size), imagefile.Options{
-		Replace:  b.o.Empty != EmptyCreate,
-		Mode:     mode,
-		Allocate: b.o.NoDiscard,
-	})
-	if err != nil {
-		return err
-	}
-	defer img.Abort()
-	if b.cur == 0 {
-		b.log(fmt.Sprintf("Sized '%s' to %s.", b.o.Image, FormatBytes(b.size)))
-	} else if b.size > b.cur {
-		b.log(fmt.Sprintf("File '%s' grown from %s to %s by truncation.", b.o.Image, FormatBytes(b.cur), FormatBytes(b.size)))
-	} else if b.o.Size > 0 {
-		b.log(fmt.Sprintf("File '%s' already is of requested size or larger, not growing. (%s >= %s)", b.o.Image, FormatBytes(b.cur), FormatBytes(b.o.Size)))
-	}
-	disk, err := b.table()
-	if err != nil {
-		return err
-	}
-	for _, p := range b.parts {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if p.Dropped || p.Deferred {
-			continue
-		}
-		region := &section{w: img, off: int64(p.Offset), size: int64(p.Size)}
-		if f, ok := b.blocks[p]; ok {
-			st, err := f.Stat()
-			if err != nil {
-				return fmt.Errorf("%s: CopyBlocks=%s: %w", p.Def.Path, p.Def.CopyBlocks, err)
-			}
-			if err := imagefile.CopyRange(ctx, img.OS(), int64(p.Offset), f, 0, st.Size()); err != nil {
-				return fmt.Errorf("%s: copying CopyBlocks=%s: %w", p.Def.Path, p.Def.CopyBlocks, err)
-			}
-		}
-		if c := b.content[p]; c != nil {
-			// The writer gets the image file itself, not the section, so
-			// that file data can go by copy_file_range; its plan was laid
-			// out for the partition's size and stays inside it.
-			if err := c.plan.Write(ctx, img, int64(p.Offset)); err != nil {
-				return fmt.Errorf("%s: writing the %s file system: %w", p.Def.Path, p.Def.Format, err)
-			}
-		}
-		if p.Def.Format == "swap" {
-			if err := swap.Write(region, swap.Header{Size: p.Size, UUID: p.FSUUID, Label: mangleLabel(p.Label, swap.MaxLabel-1)}); err != nil {
-				return fmt.Errorf("%s: %w", p.Def.Path, err)
-			}
-		}
-		for len(disk.Entries) <= p.PartNo {
-			disk.Entries = append(disk.Entries, gpt.Entry{})
-		}
-		ss := uint64(b.ss)
-		disk.Entries[p.PartNo] = gpt.Entry{
-			Type:       p.Type.UUID,
-			UUID:       p.UUID,
-			FirstLBA:   p.Offset / ss,
-			LastLBA:    (p.Offset+p.Size)/ss - 1,
-			Attributes: p.Flags,
-			Name:       gpt.FdiskName(p.Label),
-		}
-	}
-	if err := disk.Write(img); err != nil {
-		return fmt.Errorf("%s: %w", b.o.Image, err)
-	}
-	var splits []*imagefile.File
-	defer func() {
-		for _, s := range splits {
-			s.Abort()
-		}
-	}()
-	for _, p := range b.parts {
-		if p.SplitPath == "" {
-			continue
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		s, err := imagefile.Create(p.SplitPath, int64(p.Size), imagefile.Options{})
-		if err != nil {
-			return err
-		}
-		splits = append(splits, s)
-		if err := imagefile.CopyRange(ctx, s.OS(), 0, img.OS(), int64(p.Offset), int64(p.Size)); err != nil {
-			return fmt.Errorf("writing split file %s: %w", p.SplitPath, err)
-		}
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	var committed []string
-	for _, s := range splits {
-		if err := s.Commit(); err != nil {
-			for _, c := range committed {
-				os.Remove(c)
-			}
-			return err
-		}
-		committed = append(committed, s.Name())
-	}
-	if err := img.Commit(); err != nil {
-		for _, c := range committed {
-			os.Remove(c)
-		}
-		return err
 	}
 	return nil
 }

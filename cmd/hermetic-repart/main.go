@@ -3,19 +3,26 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/hermetic-repart/hermetic-repart/compress"
 	"github.com/hermetic-repart/hermetic-repart/definition"
 	"github.com/hermetic-repart/hermetic-repart/gpt"
+	"github.com/hermetic-repart/hermetic-repart/imagefile"
+	"github.com/hermetic-repart/hermetic-repart/progress"
 	"github.com/hermetic-repart/hermetic-repart/repart"
 	"github.com/hermetic-repart/hermetic-repart/seedrand"
 )
@@ -39,14 +46,17 @@ func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(f
 
 type config struct {
 	opts     repart.Options
-	compress *compress.Options // nil: leave the image raw
-	keepRaw  bool
 	json     string // "", pretty, short
-	pretty   int    // -1 unset, 0 no, 1 yes
-	legend   bool
-	help     bool
-	version  bool
-	jsonHelp bool
+	jsonFile string
+	quiet    bool
+	// imageName and imageVersion name the image as NixOS image.repart
+	// does (NAME_VERSION.raw) in outputDir, instead of a path argument.
+	imageName, imageVersion, outputDir string
+	pretty                             int // -1 unset, 0 no, 1 yes
+	legend                             bool
+	help                               bool
+	version                            bool
+	jsonHelp                           bool
 }
 
 // Options systemd-repart has that hermetic-repart does not implement (yet).
@@ -61,7 +71,7 @@ var unsupported = map[string]string{
 
 // Options that take no argument; all others require one.
 var noArg = map[string]bool{"help": true, "version": true, "no-pager": true, "no-legend": true,
-	"can-factory-reset": true, "list-devices": true}
+	"can-factory-reset": true, "list-devices": true, "quiet": true}
 
 // Options whose argument is optional: "--name" alone means "--name=yes".
 var optArg = map[string]bool{"keep-ownership": true, "keep-raw": true}
@@ -90,6 +100,10 @@ func parseArgs(args []string) (*config, error) {
 		}
 		if a == "-h" {
 			c.help = true
+			continue
+		}
+		if a == "-q" {
+			c.quiet = true
 			continue
 		}
 		if !strings.HasPrefix(a, "--") {
@@ -231,17 +245,17 @@ func parseArgs(args []string) (*config, error) {
 			c.opts.KeepOwnership, err = parseBool(name, value)
 		case "compress":
 			if value == "none" || value == "" {
-				c.compress = nil
+				c.opts.Compress = nil
 				break
 			}
 			f, perr := compress.ParseFormat(value)
 			if perr != nil {
 				return nil, usagef("Failed to parse --compress= parameter: %s (zstd, zstd-seekable, xz or none)", value)
 			}
-			if c.compress == nil {
-				c.compress = &compress.Options{}
+			if c.opts.Compress == nil {
+				c.opts.Compress = &compress.Options{}
 			}
-			c.compress.Format = f
+			c.opts.Compress.Format = f
 		case "compress-level", "compress-threads":
 			n, perr := strconv.Atoi(value)
 			if perr != nil || n < 0 {
@@ -253,7 +267,28 @@ func parseArgs(args []string) (*config, error) {
 				compressThreads = n
 			}
 		case "keep-raw":
-			c.keepRaw, err = parseBool(name, value)
+			c.opts.KeepRaw, err = parseBool(name, value)
+		case "quiet":
+			c.quiet = true
+		case "json-file":
+			if value == "" {
+				return nil, usagef("--json-file= needs a path.")
+			}
+			c.jsonFile = value
+		case "image-name", "image-version":
+			if value == "" || value == "." || value == ".." || strings.ContainsAny(value, "/\x00") {
+				return nil, usagef("--%s=%q cannot be part of a file name.", name, value)
+			}
+			if name == "image-name" {
+				c.imageName = value
+			} else {
+				c.imageVersion = value
+			}
+		case "output-dir":
+			if value == "" {
+				return nil, usagef("--output-dir= needs a directory.")
+			}
+			c.outputDir = value
 		case "defer-partitions":
 			for _, t := range strings.Split(value, ",") {
 				if t != "" {
@@ -270,13 +305,25 @@ func parseArgs(args []string) (*config, error) {
 	if c.help || c.version || c.jsonHelp {
 		return c, nil
 	}
-	if c.compress != nil {
-		c.compress.Level, c.compress.Threads = compressLevel, compressThreads
-		if err := c.compress.Validate(); err != nil {
+	if c.opts.Compress != nil {
+		c.opts.Compress.Level, c.opts.Compress.Threads = compressLevel, compressThreads
+		if err := c.opts.Compress.Validate(); err != nil {
 			return nil, usagef("--compress-level=%d: %v", compressLevel, err)
 		}
-	} else if c.keepRaw {
+	} else if c.opts.KeepRaw {
 		return nil, usagef("--keep-raw needs --compress=.")
+	}
+	switch {
+	case c.imageName != "" && len(positional) > 0:
+		return nil, usagef("--image-name= names the image; do not give a path as well.")
+	case c.imageName == "" && (c.imageVersion != "" || c.outputDir != ""):
+		return nil, usagef("--image-version= and --output-dir= need --image-name=.")
+	case c.imageName != "":
+		base := c.imageName
+		if c.imageVersion != "" {
+			base += "_" + c.imageVersion
+		}
+		positional = []string{filepath.Join(c.outputDir, base+".raw")}
 	}
 	if len(positional) > 1 {
 		return nil, usagef("Expected at most one argument, the path to the block device or image file.")
@@ -329,12 +376,21 @@ privileges and reproducibly.
      --defer-partitions=TYPES
                           Lay out but do not create partitions of these types
      --compress=zstd|zstd-seekable|xz|none
-                          Also write IMAGE.zst or IMAGE.xz (and one per split
-                          file) and remove the raw files unless --keep-raw
+                          Write IMAGE.zst or IMAGE.xz (and one per split
+                          file), compressed while the image is built; the
+                          raw files are not kept unless --keep-raw
      --compress-level=N   zstd level or xz preset (default 3, as image.repart)
      --compress-threads=N Chunks compressed at once (default: all cores);
                           never changes the output
      --keep-raw[=BOOL]    Keep the uncompressed files
+     --image-name=NAME    Name the image NAME.raw, or NAME_VERSION.raw with
+     --image-version=VERSION
+                          as NixOS image.repart does, instead of giving IMAGE
+     --output-dir=DIR     Where --image-name= puts the image (default: .)
+     --json-file=PATH     Also write the JSON document (--json= format,
+                          default pretty) to PATH
+  -q --quiet              No progress display and no list of the files
+                          written (shown on a terminal or when compressing)
      --copy-source=DIR    Resolve CopyFiles= and ExcludeFiles= sources
                           below DIR instead of /
      --keep-ownership[=BOOL]
@@ -367,7 +423,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		io.WriteString(stdout, "pretty\nshort\noff\n")
 		return 0
 	}
-	c.opts.Log = func(msg string) { fmt.Fprintln(stderr, msg) }
+	log := func(msg string) { fmt.Fprintln(stderr, msg) }
+	_, tty := terminalWidth(stderr)
+	if !c.quiet {
+		if tty {
+			board := &progress.Board{}
+			d := progress.NewDisplay(stderr, board, func() int { cols, _ := terminalWidth(stderr); return cols })
+			d.Start(200 * time.Millisecond)
+			defer d.Stop()
+			c.opts.Progress, log = board, d.Println
+		}
+	}
+	c.opts.Log = log
 	if v := os.Getenv("SOURCE_DATE_EPOCH"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 0 {
@@ -376,18 +443,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		c.opts.SourceDateEpoch = &n
 	}
+	fail := func(err error) int {
+		log(err.Error())
+		var ee *repart.ExitError
+		if errors.As(err, &ee) {
+			return ee.Code
+		}
+		return 1
+	}
 	plan, err := repart.NewPlan(ctx, c.opts)
 	if errors.Is(err, repart.ErrNothingToDo) {
-		fmt.Fprintln(stderr, err)
+		log(err.Error())
 		return 0
 	}
 	if err != nil {
-		return fail(stderr, err)
+		return fail(err)
 	}
 	defer plan.Close()
 	if c.json == "" && c.pretty != 0 {
 		if err := plan.Result.WriteTable(stdout, c.legend, terminalColumns()); err != nil {
-			return fail(stderr, err)
+			return fail(err)
 		}
 	}
 	if !c.opts.DryRun {
@@ -395,65 +470,88 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			if ctx.Err() != nil {
 				err = fmt.Errorf("%s: interrupted, nothing written (%w)", c.opts.Image, err)
 			}
-			return fail(stderr, err)
+			return fail(err)
 		}
 	}
-	if !c.opts.DryRun && c.compress != nil {
-		if err := compressArtifacts(ctx, plan.Result, c, stderr); err != nil {
-			return fail(stderr, err)
+	if c.jsonFile != "" {
+		mode := c.json
+		if mode == "" {
+			mode = repart.JSONPretty
 		}
+		if err := writeJSONFile(c.jsonFile, plan.Result, mode); err != nil {
+			return fail(err)
+		}
+		plan.Result.Artifacts = append(plan.Result.Artifacts, artifactOf(c.jsonFile))
 	}
 	if c.json != "" {
 		if err := plan.Result.WriteJSON(stdout, c.json); err != nil {
-			return fail(stderr, err)
+			return fail(err)
 		}
+	}
+	// Without a terminal or compression, stderr stays what
+	// systemd-repart prints, for scripts that read it.
+	if !c.quiet && (tty || c.opts.Compress != nil) && len(plan.Result.Artifacts) > 0 {
+		log(summary(plan.Result.Artifacts))
 	}
 	return 0
 }
 
-// compressArtifacts compresses the image and its split files, as NixOS
-// image.repart does after systemd-repart, each into NAME.zst or NAME.xz
-// (written whole or not at all), then removes the raw files unless
-// --keep-raw. If one fails, the compressed files made so far are removed
-// and the raw ones kept.
-func compressArtifacts(ctx context.Context, res *repart.Result, c *config, stderr io.Writer) error {
-	raws := []string{res.Node}
-	for _, p := range res.Partitions {
-		if p.SplitPath != "" {
-			raws = append(raws, p.SplitPath)
-		}
+// writeJSONFile writes the JSON document to path, whole or not at all.
+func writeJSONFile(path string, res *repart.Result, mode string) error {
+	f, err := imagefile.Create(path, 0, imagefile.Options{Replace: true})
+	if err != nil {
+		return err
 	}
-	var done []string
-	for _, raw := range raws {
-		out := raw + c.compress.Format.Suffix()
-		if err := compress.CompressFile(ctx, out, raw, *c.compress); err != nil {
-			for _, d := range done {
-				os.Remove(d)
-			}
-			return fmt.Errorf("compressing %s with %s: %w (the raw files are kept)", raw, c.compress.Format, err)
-		}
-		done = append(done, out)
-		if st, err := os.Stat(out); err == nil {
-			fmt.Fprintf(stderr, "Wrote %s (%s).\n", out, repart.FormatBytes(uint64(st.Size())))
-		}
+	defer f.Abort()
+	w := bufio.NewWriter(f.OS())
+	if err := res.WriteJSON(w, mode); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
 	}
-	if !c.keepRaw {
-		for _, raw := range raws {
-			if err := os.Remove(raw); err != nil {
-				return err
-			}
-		}
+	if err := w.Flush(); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
 	}
-	return nil
+	return f.Commit()
 }
 
-func fail(stderr io.Writer, err error) int {
-	fmt.Fprintln(stderr, err)
-	var ee *repart.ExitError
-	if errors.As(err, &ee) {
-		return ee.Code
+func artifactOf(path string) repart.Artifact {
+	a := repart.Artifact{Path: path}
+	if st, err := os.Stat(path); err == nil {
+		a.Size, a.RawSize = st.Size(), st.Size()
 	}
-	return 1
+	return a
+}
+
+// summary lists the files written with their sizes, and for compressed
+// ones the size they stand for.
+func summary(arts []repart.Artifact) string {
+	var b strings.Builder
+	b.WriteString("Wrote:")
+	width := 0
+	for _, a := range arts {
+		width = max(width, len(a.Path))
+	}
+	for _, a := range arts {
+		fmt.Fprintf(&b, "\n  %-*s %7s", width, a.Path, repart.FormatBytes(uint64(a.Size)))
+		if a.RawSize != a.Size && a.RawSize > 0 {
+			fmt.Fprintf(&b, "  (%s raw, %.1f%%)", repart.FormatBytes(uint64(a.RawSize)), 100*float64(a.Size)/float64(a.RawSize))
+		}
+	}
+	return b.String()
+}
+
+// terminalWidth reports whether w is a terminal, and its columns.
+func terminalWidth(w io.Writer) (int, bool) {
+	f, ok := w.(*os.File)
+	if !ok {
+		return 0, false
+	}
+	if _, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS); err != nil {
+		return 0, false
+	}
+	if ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ); err == nil && ws.Col > 0 {
+		return int(ws.Col), true
+	}
+	return terminalColumns(), true
 }
 
 // terminalColumns follows systemd's columns(): $COLUMNS, else 80.
