@@ -82,6 +82,15 @@ func (d *Display) Println(msg string) {
 	fmt.Fprintln(d.w, msg)
 }
 
+// Do runs f with the status line cleared and not redrawn meanwhile, for
+// output that shares the terminal, such as a table on stdout.
+func (d *Display) Do(f func()) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.clear()
+	f()
+}
+
 func (d *Display) clear() {
 	if d.drawn {
 		io.WriteString(d.w, "\r\x1b[K")

@@ -95,8 +95,13 @@ func TestPrintlnClearsTheStatus(t *testing.T) {
 	d.draw()
 	d.mu.Unlock()
 	d.Println("Wrote x.")
+	d.mu.Lock()
+	d.draw()
+	d.mu.Unlock()
+	d.Do(func() { out.WriteString("table\n") })
 	d.Stop()
-	if got, want := out.String(), "\rCompressing x: 1B/10B 10%\x1b[K\r\x1b[KWrote x.\n"; got != want {
+	if got, want := out.String(), "\rCompressing x: 1B/10B 10%\x1b[K\r\x1b[KWrote x.\n"+
+		"\rCompressing x: 1B/10B 10%\x1b[K\r\x1b[Ktable\n"; got != want {
 		t.Errorf("output %q, want %q", got, want)
 	}
 }

@@ -424,14 +424,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	log := func(msg string) { fmt.Fprintln(stderr, msg) }
+	// toStdout writes what goes to stdout, which may share the terminal
+	// with the status line.
+	toStdout := func(f func() error) error { return f() }
 	_, tty := terminalWidth(stderr)
-	if !c.quiet {
-		if tty {
-			board := &progress.Board{}
-			d := progress.NewDisplay(stderr, board, func() int { cols, _ := terminalWidth(stderr); return cols })
-			d.Start(200 * time.Millisecond)
-			defer d.Stop()
-			c.opts.Progress, log = board, d.Println
+	if !c.quiet && tty {
+		board := &progress.Board{}
+		d := progress.NewDisplay(stderr, board, func() int { cols, _ := terminalWidth(stderr); return cols })
+		d.Start(200 * time.Millisecond)
+		defer d.Stop()
+		c.opts.Progress, log = board, d.Println
+		toStdout = func(f func() error) (err error) {
+			d.Do(func() { err = f() })
+			return err
 		}
 	}
 	c.opts.Log = log
@@ -461,7 +466,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	defer plan.Close()
 	if c.json == "" && c.pretty != 0 {
-		if err := plan.Result.WriteTable(stdout, c.legend, terminalColumns()); err != nil {
+		if err := toStdout(func() error { return plan.Result.WriteTable(stdout, c.legend, terminalColumns()) }); err != nil {
 			return fail(err)
 		}
 	}
@@ -484,7 +489,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		plan.Result.Artifacts = append(plan.Result.Artifacts, artifactOf(c.jsonFile))
 	}
 	if c.json != "" {
-		if err := plan.Result.WriteJSON(stdout, c.json); err != nil {
+		if err := toStdout(func() error { return plan.Result.WriteJSON(stdout, c.json) }); err != nil {
 			return fail(err)
 		}
 	}
