@@ -112,7 +112,7 @@ func (d *Display) draw() {
 // column (writing the last column makes some terminals wrap).
 func (d *Display) Line() string {
 	now := d.now()
-	var parts []string
+	var parts, short []string
 	live := map[*Task]bool{}
 	for _, s := range d.board.Running() {
 		live[s.Task] = true
@@ -122,6 +122,7 @@ func (d *Display) Line() string {
 		}
 		d.hist[s.Task] = h
 		parts = append(parts, render(s, h))
+		short = append(short, renderShort(s))
 	}
 	for t := range d.hist {
 		if !live[t] {
@@ -129,7 +130,13 @@ func (d *Display) Line() string {
 		}
 	}
 	line := strings.Join(parts, " | ")
-	if w := d.width() - 1; w > 0 && len([]rune(line)) > w {
+	w := d.width() - 1
+	if len(parts) > 1 && w > 0 && len([]rune(line)) > w {
+		// Several tasks do not fit in full: the first in full, the
+		// others by their share done.
+		line = strings.Join(append(parts[:1], short[1:]...), " | ")
+	}
+	if w > 0 && len([]rune(line)) > w {
 		line = string([]rune(line)[:max(w-1, 0)]) + "…"
 	}
 	return line
@@ -160,6 +167,14 @@ func render(s State, h []sample) string {
 		fmt.Fprintf(&b, " ETA %s", clock(eta))
 	}
 	return b.String()
+}
+
+// renderShort shows a task as "name pct" (or "name done").
+func renderShort(s State) string {
+	if s.Total > 0 {
+		return fmt.Sprintf("%s %d%%", s.Name, min(100, s.Done*100/s.Total))
+	}
+	return s.Name + " " + amount(s.Unit, s.Done)
 }
 
 func amount(u Unit, n int64) string {

@@ -80,6 +80,11 @@ func TestLine(t *testing.T) {
 		t.Errorf("history kept for %d tasks, want only the running one", len(d.hist))
 	}
 
+	d.width = func() int { return 70 }
+	b.Start("Compressing img.raw.zst", Bytes, 1000).Add(500)
+	if got, want := d.Line(), "Writing root: 20.0M/100.0M 20% 0B/s | Compressing img.raw.zst 50%"; got != want {
+		t.Errorf("two tasks on a narrow terminal: %q, want %q", got, want)
+	}
 	d.width = func() int { return 20 }
 	if got := d.Line(); len([]rune(got)) != 19 || !strings.HasSuffix(got, "…") {
 		t.Errorf("narrow terminal: %q", got)
