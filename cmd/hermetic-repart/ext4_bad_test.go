@@ -235,8 +235,17 @@ func TestExt4DiskFull(t *testing.T) {
 // TestExt4Interrupted sends SIGINT while the image is being written: the
 // CLI exits non-zero and leaves neither the image nor its temporary file.
 // The signal is sent when the temporary file appears (inotify), with the
-// process stopped, so that a fast machine cannot finish first.
+// process stopped, so that a fast machine cannot finish first. With
+// compression, it comes when the compressed file's temporary file
+// appears, while the compressors wait for the partitions.
 func TestExt4Interrupted(t *testing.T) {
+	t.Run("raw", func(t *testing.T) { testInterrupted(t, ".img.raw.") })
+	t.Run("compressed", func(t *testing.T) {
+		testInterrupted(t, ".img.raw.zst.", "--compress=zstd", "--split=yes")
+	})
+}
+
+func testInterrupted(t *testing.T, trigger string, extra ...string) {
 	dir := t.TempDir()
 	src := t.TempDir()
 	os.Mkdir(filepath.Join(src, "etc"), 0o755)
@@ -255,7 +264,8 @@ func TestExt4Interrupted(t *testing.T) {
 	if _, err := unix.InotifyAddWatch(in, dir, unix.IN_CREATE); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(binPath, "--empty=create", "--size=auto", seedArg, "--definitions=defs", "--copy-source="+src, "img.raw")
+	args := append([]string{"--empty=create", "--size=auto", seedArg, "--definitions=defs", "--copy-source=" + src}, extra...)
+	cmd := exec.Command(binPath, append(args, "img.raw")...)
 	cmd.Dir = dir
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -288,7 +298,7 @@ func TestExt4Interrupted(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		created = bytes.Contains(buf[:n], []byte(".img.raw."))
+		created = bytes.Contains(buf[:n], []byte(trigger))
 	}
 	cmd.Process.Signal(syscall.SIGSTOP)
 	cmd.Process.Signal(os.Interrupt)
