@@ -538,7 +538,12 @@ func summary(arts []repart.Artifact) string {
 	for _, a := range arts {
 		fmt.Fprintf(&b, "\n  %-*s %7s", width, a.Path, repart.FormatBytes(uint64(a.Size)))
 		if a.RawSize != a.Size && a.RawSize > 0 {
-			fmt.Fprintf(&b, "  (%s raw, %.1f%%)", repart.FormatBytes(uint64(a.RawSize)), 100*float64(a.Size)/float64(a.RawSize))
+			pct := 100 * float64(a.Size) / float64(a.RawSize)
+			prec := 1
+			if pct < 1 {
+				prec = 2 // a mostly empty image: "0.01%", not "0.0%"
+			}
+			fmt.Fprintf(&b, "  (%s raw, %.*f%%)", repart.FormatBytes(uint64(a.RawSize)), prec, pct)
 		}
 	}
 	return b.String()
