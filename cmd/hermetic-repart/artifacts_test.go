@@ -19,7 +19,8 @@ import (
 	"github.com/hermetic-repart/hermetic-repart/internal/oracle"
 )
 
-// artifactTree writes a small source tree and root + swap definitions.
+// artifactTree writes a small source tree and root + swap definitions
+// into dir, and returns the tree's path.
 func artifactTree(t *testing.T, dir string) string {
 	t.Helper()
 	src := filepath.Join(dir, "src")
@@ -30,20 +31,6 @@ func artifactTree(t *testing.T, dir string) string {
 		"20-swap.conf": "[Partition]\nType=swap\nSizeMinBytes=16M\nSizeMaxBytes=16M\n",
 	})
 	return src
-}
-
-// listDir names the entries of dir, hidden temporary files included.
-func listDir(t *testing.T, dir string) []string {
-	t.Helper()
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range ents {
-		names = append(names, e.Name())
-	}
-	return names
 }
 
 // TestImageName: --image-name/--image-version/--output-dir name the image
@@ -63,7 +50,7 @@ func TestImageName(t *testing.T) {
 		t.Fatalf("exit %d\n%s", res.code, res.stderr)
 	}
 	want := []string{"appliance_1.0-rc1.raw.zst", "appliance_1.0-rc1.root-x86-64.raw.zst", "appliance_1.0-rc1.swap.raw.zst", "repart-output.json"}
-	if got := listDir(t, filepath.Join(dir, "out")); !slices.Equal(got, want) {
+	if got := entriesOf(t, filepath.Join(dir, "out")); !slices.Equal(got, want) {
 		t.Errorf("output directory holds %q, want %q", got, want)
 	}
 	doc, err := os.ReadFile(filepath.Join(dir, "out", "repart-output.json"))
@@ -149,7 +136,7 @@ func TestCompressFailureLeavesNothing(t *testing.T) {
 	if res.code != 1 || !strings.Contains(res.stderr, "img.swap.raw.zst") {
 		t.Errorf("exit %d, stderr %q; want 1 naming img.swap.raw.zst", res.code, res.stderr)
 	}
-	if got, want := listDir(t, dir), []string{"defs", "img.swap.raw.zst", "src"}; !slices.Equal(got, want) {
+	if got, want := entriesOf(t, dir), []string{"defs", "img.swap.raw.zst", "src"}; !slices.Equal(got, want) {
 		t.Errorf("left behind: %q, want only %q", got, want)
 	}
 }

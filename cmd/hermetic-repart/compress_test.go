@@ -16,13 +16,7 @@ import (
 func TestCompress(t *testing.T) {
 	zstd, xz := oracle.Require(t, "zstd"), oracle.Require(t, "xz")
 	dir := t.TempDir()
-	src := filepath.Join(dir, "src")
-	os.MkdirAll(filepath.Join(src, "etc"), 0o755)
-	os.WriteFile(filepath.Join(src, "etc", "hostname"), []byte("compressed\n"), 0o644)
-	writeDefs(t, dir, map[string]string{
-		"10-root.conf": "[Partition]\nType=root\nFormat=ext4\nCopyFiles=/:/\nMinimize=guess\n",
-		"20-swap.conf": "[Partition]\nType=swap\nSizeMinBytes=16M\nSizeMaxBytes=16M\n",
-	})
+	src := artifactTree(t, dir)
 	env := []string{"SOURCE_DATE_EPOCH=1700000000"}
 	build := func(name string, extra ...string) {
 		t.Helper()
