@@ -15,8 +15,11 @@
 // runs each regular file's Data reports); Plan.Write then writes every
 // block once: metadata and small files batched into 1 MiB writes, large
 // files copied straight to their final offset, by a bounded pool of
-// workers. Allocation never depends on the number of workers or on
-// timing, so the output is deterministic. MinSize finds the smallest
+// workers. The blocks go out from the start of the region to its end,
+// each group's metadata where it lies, and Plan.WriteFinal reports how
+// much of the region is final as the writes complete. Allocation never
+// depends on the number of workers or on timing, so the output is
+// deterministic. MinSize finds the smallest
 // size that holds a tree, and Plan.Relayout lays a tree out again at
 // another size, without repeating the work that does not depend on it.
 //

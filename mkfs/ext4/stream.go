@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/hermetic-repart/hermetic-repart/imagefile"
+	"github.com/hermetic-repart/hermetic-repart/internal/prefix"
 )
 
 // Writing goes through a pool of workers. The goroutine that walks the
@@ -21,6 +22,11 @@ import (
 //     copy_file_range where Data can use it).
 // Every block belongs to one producer of one job, so jobs never overlap
 // and the bytes do not depend on which worker runs what.
+//
+// The producer makes its jobs in increasing order of their place in the
+// region (a chunk taking blocks in increasing order too), and a tracker
+// follows them as the workers finish them, in whatever order: every
+// byte below the oldest unfinished job is final (see package prefix).
 
 const (
 	chunkSize = 1 << 20
@@ -39,6 +45,7 @@ type job struct {
 	fills []fill
 
 	copy fill
+	id   prefix.Job
 }
 
 // fill copies n bytes of data at src to region offset dst.
@@ -56,8 +63,9 @@ type writer struct {
 	w      io.WriterAt
 	off    int64
 
-	jobs chan job
-	wg   sync.WaitGroup
+	jobs  chan job
+	wg    sync.WaitGroup
+	track *prefix.Tracker
 
 	free      chan chunkBuf
 	allocated int
@@ -67,11 +75,11 @@ type writer struct {
 	err error
 }
 
-func newWriter(ctx context.Context, p *Plan, w io.WriterAt, off int64) *writer {
+func newWriter(ctx context.Context, p *Plan, w io.WriterAt, off int64, final func(int64)) *writer {
 	ctx, cancel := context.WithCancel(ctx)
 	n := p.opts.workers()
 	wr := &writer{ctx: ctx, cancel: cancel, p: p, w: w, off: off,
-		jobs: make(chan job, 256), maxBufs: 2*n + 4}
+		jobs: make(chan job, 256), maxBufs: 2*n + 4, track: prefix.NewTracker(final)}
 	wr.free = make(chan chunkBuf, wr.maxBufs)
 	for range n {
 		wr.wg.Add(1)
@@ -84,6 +92,7 @@ func (wr *writer) fail(err error) {
 	wr.mu.Lock()
 	if wr.err == nil {
 		wr.err = err
+		wr.track.Stop()
 		wr.cancel()
 	}
 	wr.mu.Unlock()
@@ -141,6 +150,8 @@ func (wr *writer) work() {
 			if wr.ctx.Err() == nil {
 				if err := wr.writeChunk(j); err != nil {
 					wr.fail(err)
+				} else {
+					wr.track.Done(j.id)
 				}
 			}
 			clear(j.buf)
@@ -154,6 +165,8 @@ func (wr *writer) work() {
 		c := j.copy
 		if err := c.data.CopyTo(wr.ctx, wr.w, wr.off+c.dst, c.src, c.n); err != nil {
 			wr.fail(wr.copyError(c, err))
+		} else {
+			wr.track.Done(j.id)
 		}
 	}
 }
@@ -197,14 +210,19 @@ func (b *bufWriter) WriteAt(p []byte, off int64) (int, error) {
 	return copy(b.buf[off-b.base:], p), nil
 }
 
-// stream collects blocks of the region into chunks. Its blocks may come
-// in any order, but a stream is only efficient when they mostly increase.
+// stream collects blocks of the region into chunks, and hands out the
+// copies of large files. Its blocks must come in increasing order, as
+// must the starts of its copies: it puts the metadata (meta) before each
+// of them, and the tracker refuses a job that would start below one
+// already begun.
 type stream struct {
 	wr    *writer
+	meta  *metaSource
 	buf   []byte // nil: no chunk yet
 	base  int64
 	used  int64 // bytes of buf covered
 	fills []fill
+	id    prefix.Job
 }
 
 // cover makes [from, to) (region byte offsets, from block-aligned, at
@@ -219,19 +237,34 @@ func (s *stream) cover(from, to int64) error {
 		if err != nil {
 			return err
 		}
-		s.buf, s.fills, s.base, s.used = b.buf, b.fills, from, 0
+		id, err := s.wr.track.Begin(from)
+		if err != nil {
+			s.wr.free <- b
+			return err
+		}
+		s.buf, s.fills, s.base, s.used, s.id = b.buf, b.fills, from, 0, id
 	}
 	s.used = max(s.used, to-s.base)
 	return nil
 }
 
-// block returns the bytes of block blk, zero unless set before.
-func (s *stream) block(blk uint64) ([]byte, error) {
+// raw returns the bytes of block blk, zero unless set before. It is for
+// the metadata; the other blocks go through block.
+func (s *stream) raw(blk uint64) ([]byte, error) {
 	from := int64(blk) * BlockSize
 	if err := s.cover(from, from+BlockSize); err != nil {
 		return nil, err
 	}
 	return s.buf[from-s.base:][:BlockSize], nil
+}
+
+// block returns the bytes of block blk, zero unless set before, after
+// the metadata before it.
+func (s *stream) block(blk uint64) ([]byte, error) {
+	if err := s.meta.upTo(s, blk); err != nil {
+		return nil, err
+	}
+	return s.raw(blk)
 }
 
 // put writes b (at most a block) at the start of block blk.
@@ -246,6 +279,9 @@ func (s *stream) put(blk uint64, b []byte) error {
 // fill arranges for n bytes of data at src to be copied to region
 // offset dst (within one extent) when the chunk is written.
 func (s *stream) fill(data Data, ino uint32, dst, src, n int64) error {
+	if err := s.meta.upTo(s, uint64(dst/BlockSize)); err != nil {
+		return err
+	}
 	if err := s.cover(dst&^(BlockSize-1), dst+n); err != nil {
 		return err
 	}
@@ -253,11 +289,28 @@ func (s *stream) fill(data Data, ino uint32, dst, src, n int64) error {
 	return nil
 }
 
+// copy hands a large file's copy (within one extent) to the workers.
+// The chunk before it goes first: held back, it would hold back the
+// final prefix while the copies are made.
+func (s *stream) copy(f fill) error {
+	if err := s.meta.upTo(s, uint64(f.dst/BlockSize)); err != nil {
+		return err
+	}
+	if err := s.flush(); err != nil {
+		return err
+	}
+	id, err := s.wr.track.Begin(f.dst)
+	if err != nil {
+		return err
+	}
+	return s.wr.send(job{copy: f, id: id})
+}
+
 func (s *stream) flush() error {
 	if s.buf == nil {
 		return nil
 	}
-	j := job{buf: s.buf[:(s.used+BlockSize-1)&^(BlockSize-1)], base: s.base, fills: s.fills}
+	j := job{buf: s.buf[:(s.used+BlockSize-1)&^(BlockSize-1)], base: s.base, fills: s.fills, id: s.id}
 	s.buf, s.fills = nil, nil
 	return s.wr.send(j)
 }

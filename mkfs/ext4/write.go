@@ -13,7 +13,20 @@ import (
 // files are copied separately, all by a pool of Options.Workers
 // goroutines (see stream.go).
 func (p *Plan) Write(ctx context.Context, w io.WriterAt, off int64) error {
-	wr := newWriter(ctx, p, w, off)
+	return p.WriteFinal(ctx, w, off, nil)
+}
+
+// WriteFinal is Write that also says how much of the region is done, so
+// that it can be read (to compress it, say) while the rest is written:
+// it calls final(n) when the first n bytes of the region are written and
+// will not be written again, with n growing from call to call, and at
+// last with p.Size() once Write would return nil. The blocks are written
+// from the start of the region to its end, each group's metadata where
+// it lies, so n follows the writing closely. final may be called from
+// any goroutine, never concurrently with itself; it should return
+// quickly, as the writing waits for it. A nil final is allowed.
+func (p *Plan) WriteFinal(ctx context.Context, w io.WriterAt, off int64, final func(n int64)) error {
+	wr := newWriter(ctx, p, w, off, final)
 	if err := p.produce(wr); err != nil {
 		wr.fail(err)
 	}
@@ -21,41 +34,63 @@ func (p *Plan) Write(ctx context.Context, w io.WriterAt, off int64) error {
 	if err == nil {
 		err = ctx.Err()
 	}
+	if err == nil {
+		wr.track.Finish(p.size)
+	}
 	return err
 }
 
 // produce walks the plan in block order, handing chunks and copies to
-// the workers.
+// the workers: the metadata is known beforehand (groups.go), so it goes
+// out where it lies among the journal and every inode's blocks.
 func (p *Plan) produce(wr *writer) error {
-	blocks := &stream{wr: wr} // journal, then every inode's blocks
-	tables := &stream{wr: wr} // the inode tables
 	var pl placer
 	var jnlBlocks [17]uint32
 	if j := p.journal; j != nil {
 		exts, meta := pl.place(p, j)
-		if err := blocks.put(physical(exts, 0), journalSuper(j.nblk, p.opts.UUID)); err != nil {
-			return err
-		}
-		iblock, err := p.writeMap(blocks, j, exts, meta)
-		if err != nil {
-			return err
-		}
+		iblock := p.iblock(j, exts, meta)
 		for i := range 15 {
 			jnlBlocks[i] = binary.LittleEndian.Uint32(iblock[4*i:])
 		}
 		jnlBlocks[15] = uint32(j.size() >> 32)
 		jnlBlocks[16] = uint32(j.size())
 	}
-	if err := p.writeInodes(blocks, tables, &pl); err != nil {
+	gdt, sb := p.groupMeta(jnlBlocks)
+	// Bytes 0-1023 are not the file system's to write, so the primary
+	// superblock does not go through the stream, which writes whole
+	// blocks. It goes first, before anything can be reported final.
+	sb.backupGroup = 0
+	if _, err := wr.w.WriteAt(sb.encode(), wr.off+1024); err != nil {
+		return fmt.Errorf("writing the file system: %w", err)
+	}
+	s := &stream{wr: wr, meta: newMetaSource(p, gdt, sb)}
+	if j := p.journal; j != nil {
+		exts, meta := pl.place(p, j)
+		if err := s.put(physical(exts, 0), journalSuper(j.nblk, p.opts.UUID)); err != nil {
+			return err
+		}
+		if _, err := p.writeMap(s, j, exts, meta); err != nil {
+			return err
+		}
+	}
+	for i, n := range p.nodes {
+		if n == nil {
+			continue
+		}
+		if i%4096 == 0 {
+			if err := wr.ctx.Err(); err != nil {
+				return err
+			}
+		}
+		exts, meta := pl.place(p, n)
+		if err := p.writeBlocks(s, n, exts, meta); err != nil {
+			return err
+		}
+	}
+	if err := s.meta.upTo(s, noBlock); err != nil {
 		return err
 	}
-	if err := blocks.flush(); err != nil {
-		return err
-	}
-	if err := tables.flush(); err != nil {
-		return err
-	}
-	return p.writeGroups(wr, jnlBlocks)
+	return s.flush()
 }
 
 // physical returns the physical block of logical block lb in exts.
@@ -68,84 +103,19 @@ func physical(exts []extent, lb uint64) uint64 {
 	panic("logical block not mapped")
 }
 
-// writeInodes writes the inode tables and, in the same walk, every
-// inode's blocks: data, directory and symlink blocks, extent tree or
-// indirect blocks, xattr block.
-func (p *Plan) writeInodes(blocks, tables *stream, pl *placer) error {
-	ipg := p.geo.ipg
-	for ino := uint32(1); ino <= p.lastIno; ino++ {
-		if ino%4096 == 0 {
-			if err := blocks.wr.ctx.Err(); err != nil {
-				return err
-			}
-		}
-		g := (ino - 1) / ipg
-		idx := (ino - 1) % ipg
-		tb, err := tables.block(p.inodeTable[g] + uint64(idx/inodesPerBlock))
-		if err != nil {
-			return err
-		}
-		b := tb[(idx%inodesPerBlock)*InodeSize:][:InodeSize]
-		n := p.nodeAt(ino)
-		if n == nil {
-			// Reserved inodes as mke2fs leaves them: zero (checksummed),
-			// with times on the bad blocks inode.
-			if ino == 1 {
-				t, _ := encodeTime(p.opts.Time)
-				binary.LittleEndian.PutUint32(b[0x08:], t)
-				binary.LittleEndian.PutUint32(b[0x0C:], t)
-				binary.LittleEndian.PutUint32(b[0x10:], t)
-			}
-			if p.feat.modern {
-				inodeCsum(b, ino, p.fsSeed)
-			}
-			continue
-		}
-		var iblock [60]byte
-		exts, meta := pl.place(p, n)
-		if n == p.journal {
-			// Written before the other inodes' blocks, as it comes
-			// first on disk.
-			if p.feat.extents {
-				iblock, _ = encodeTree(exts, meta, inodeSeed(p.fsSeed, n.ino))
-			} else {
-				iblock, _ = encodeBlockMap(exts, meta, func(uint64, []byte) error { return nil })
-			}
-		} else if iblock, err = p.writeBlocks(blocks, n, exts, meta); err != nil {
-			return err
-		}
-		r := p.rawInode(n, iblock, len(meta))
-		r.encode(b, ino, p.fsSeed, p.feat.modern)
-	}
-	return nil
-}
-
-// writeBlocks writes the blocks of n (placed at exts and meta) and
-// returns its i_block.
-func (p *Plan) writeBlocks(s *stream, n *node, exts []extent, meta []uint64) ([60]byte, error) {
+// iblock returns the i_block of n, placed at exts and meta.
+func (p *Plan) iblock(n *node, exts []extent, meta []uint64) [60]byte {
 	var iblock [60]byte
 	in := n.in
 	switch {
-	case in.Kind == Regular:
-		if err := p.writeData(s, n, exts); err != nil {
-			return iblock, err
+	case in.Kind == Regular || in.Kind == Dir || (in.Kind == Symlink && !n.fast):
+		if p.feat.extents {
+			iblock, _ = encodeTree(exts, meta, inodeSeed(p.fsSeed, n.ino))
+		} else {
+			iblock, _ = encodeBlockMap(exts, meta, func(uint64, []byte) error { return nil })
 		}
-	case in.Kind == Dir:
-		seed := inodeSeed(p.fsSeed, n.ino)
-		err := encodeDir(&n.d.shape, n.ino, n.d.parent, seed, p.feat, func(i int) ([]byte, error) {
-			return s.block(physical(exts, uint64(i)))
-		})
-		if err != nil {
-			return iblock, err
-		}
-	case in.Kind == Symlink && n.fast:
-		copy(iblock[:], in.Target)
 	case in.Kind == Symlink:
-		b, err := s.block(physical(exts, 0))
-		if err != nil {
-			return iblock, err
-		}
-		copy(b, in.Target)
+		copy(iblock[:], in.Target)
 	case in.Kind == CharDev || in.Kind == BlockDev:
 		if in.Major < 256 && in.Minor < 256 {
 			binary.LittleEndian.PutUint32(iblock[0:], in.Major<<8|in.Minor)
@@ -153,22 +123,49 @@ func (p *Plan) writeBlocks(s *stream, n *node, exts []extent, meta []uint64) ([6
 			binary.LittleEndian.PutUint32(iblock[4:], in.Minor&0xff|in.Major<<8|(in.Minor&^0xff)<<12)
 		}
 	}
+	return iblock
+}
+
+// writeBlocks writes the blocks of n (placed at exts and meta): data,
+// directory and symlink blocks, extent tree or indirect blocks, xattr
+// block, in this order, which is theirs on disk.
+func (p *Plan) writeBlocks(s *stream, n *node, exts []extent, meta []uint64) error {
+	in := n.in
+	switch {
+	case in.Kind == Regular:
+		if err := p.writeData(s, n, exts); err != nil {
+			return err
+		}
+	case in.Kind == Dir:
+		seed := inodeSeed(p.fsSeed, n.ino)
+		err := encodeDir(&n.d.shape, n.ino, n.d.parent, seed, p.feat, func(i int) ([]byte, error) {
+			return s.block(physical(exts, uint64(i)))
+		})
+		if err != nil {
+			return err
+		}
+	case in.Kind == Symlink && !n.fast:
+		b, err := s.block(physical(exts, 0))
+		if err != nil {
+			return err
+		}
+		copy(b, in.Target)
+	}
 	if in.Kind == Regular || in.Kind == Dir || (in.Kind == Symlink && !n.fast) {
-		var err error
-		if iblock, err = p.writeMap(s, n, exts, meta); err != nil {
-			return iblock, err
+		if _, err := p.writeMap(s, n, exts, meta); err != nil {
+			return err
 		}
 	}
 	if n.x != nil && n.x.own {
 		x := n.x.blk
 		b, err := s.block(p.xblk[x.idx])
 		if err != nil {
-			return iblock, err
+			return err
 		}
 		copy(b, x.data)
 		xblockFinish(b, x.refs, p.xblk[x.idx], p.fsSeed, p.feat.modern)
 	}
-	return iblock, nil
+	return nil
 }
 
 // writeMap writes n's extent tree or indirect blocks and returns its
@@ -201,7 +198,7 @@ func (p *Plan) writeData(s *stream, n *node, exts []extent) error {
 		if pend.n == 0 {
 			return nil
 		}
-		err := s.wr.send(job{copy: pend})
+		err := s.copy(pend)
 		pend = fill{}
 		return err
 	}
@@ -312,126 +309,6 @@ func (p *Plan) nodeAt(ino uint32) *node {
 	}
 	if int(ino) < len(p.nodes) {
 		return p.nodes[ino]
-	}
-	return nil
-}
-
-// writeGroups writes the bitmaps, the group descriptors and the
-// superblock with all their backups.
-func (p *Plan) writeGroups(wr *writer, jnlBlocks [17]uint32) error {
-	// Block bitmaps, inode bitmaps and superblock copies each come in
-	// increasing order: one stream each.
-	bbs, ibs, sbs := &stream{wr: wr}, &stream{wr: wr}, &stream{wr: wr}
-	g := &p.geo
-	f := p.feat
-	last := g.groups - 1
-	dirs := make([]uint32, g.groups)
-	for _, n := range p.nodes {
-		if n != nil && n.isDir() {
-			dirs[(n.ino-1)/g.ipg]++
-		}
-	}
-	gdt := make([]byte, int(g.gdtBlocks)*BlockSize)
-	var freeBlocks, overhead uint64
-	bitmap := make([]byte, BlockSize)
-	for grp := uint32(0); grp < g.groups; grp++ {
-		gs, gb, res := groupStart(grp), g.groupBlocks(grp), g.reserved(grp)
-		overhead += g.superBlocks(grp) + 2 + uint64(g.itb)
-		var u uint64
-		if p.end > gs {
-			u = min(p.end-gs, gb)
-		}
-		d := groupDesc{
-			blockBitmap: p.blockBitmap[grp],
-			inodeBitmap: p.inodeBitmap[grp],
-			inodeTable:  p.inodeTable[grp],
-			usedDirs:    dirs[grp],
-			flags:       bgItableZero,
-		}
-		used := res
-		// Without checksums there are no *_UNINIT flags: every bitmap is
-		// written.
-		if f.modern && grp != last && u == 0 {
-			d.flags |= bgBlockUninit
-		} else {
-			clear(bitmap)
-			used = max(u, res)
-			setBits(bitmap, 0, used)
-			for _, h := range p.holes {
-				if h.start >= gs && h.start < gs+gb {
-					clearBits(bitmap, h.start-gs, h.start-gs+h.count)
-					used -= h.count
-				}
-			}
-			setBits(bitmap, gb, blocksPerGroup)
-			d.blockBitmapCsum = crc32c(p.fsSeed, bitmap)
-			if err := bbs.put(d.blockBitmap, bitmap); err != nil {
-				return err
-			}
-		}
-		d.freeBlocks = uint32(gb - used)
-		freeBlocks += gb - used
-		var ui uint64
-		if first := uint64(grp) * uint64(g.ipg); uint64(p.lastIno) > first {
-			ui = min(uint64(p.lastIno)-first, uint64(g.ipg))
-		}
-		d.freeInodes = g.ipg - uint32(ui)
-		d.itableUnused = g.ipg - uint32(ui)
-		if f.modern && ui == 0 {
-			d.flags |= bgInodeUninit
-		} else {
-			clear(bitmap)
-			setBits(bitmap, 0, ui)
-			setBits(bitmap, uint64(g.ipg), blocksPerGroup)
-			d.inodeBitmapCsum = crc32c(p.fsSeed, bitmap[:g.ipg/8])
-			if err := ibs.put(d.inodeBitmap, bitmap); err != nil {
-				return err
-			}
-		}
-		d.encode(gdt[uint64(grp)*f.descSize:], grp, p.fsSeed, f)
-	}
-	if p.journal != nil {
-		overhead += p.journal.nblk
-	}
-	sb := superblock{
-		feat:       f,
-		geo:        *g,
-		freeBlocks: freeBlocks,
-		freeInodes: uint64(g.ipg)*uint64(g.groups) - uint64(p.lastIno),
-		uuid:       p.opts.UUID,
-		hashSeed:   p.opts.HashSeed,
-		time:       p.opts.Time,
-		journal:    p.journal != nil,
-		jnlBlocks:  jnlBlocks,
-		overhead:   overhead,
-		compat:     f.compat(p.journal != nil),
-		incompat:   f.incompat(),
-		roCompat:   f.roCompat(),
-	}
-	copy(sb.label[:], p.opts.Label)
-	for grp := uint32(0); grp < g.groups; grp++ {
-		if !hasSuper(grp) {
-			continue
-		}
-		sb.backupGroup = grp
-		if grp == 0 {
-			// Bytes 0-1023 are not the file system's to write.
-			if _, err := wr.w.WriteAt(sb.encode(), wr.off+1024); err != nil {
-				return fmt.Errorf("writing the file system: %w", err)
-			}
-		} else if err := sbs.put(groupStart(grp), sb.encode()); err != nil {
-			return err
-		}
-		for i := range uint64(g.gdtBlocks) {
-			if err := sbs.put(groupStart(grp)+1+i, gdt[i*BlockSize:]); err != nil {
-				return err
-			}
-		}
-	}
-	for _, s := range []*stream{bbs, ibs, sbs} {
-		if err := s.flush(); err != nil {
-			return err
-		}
 	}
 	return nil
 }
