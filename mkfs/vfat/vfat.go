@@ -53,7 +53,10 @@
 // in the same order, every chain contiguous, no cluster left free before
 // the last one used. Plan.Write writes each metadata sector once, leaves
 // out all-zero ones, and copies file data straight to its final offset
-// with a bounded pool of workers. The output region must read as zeros
+// with a bounded pool of workers; the metadata goes out in increasing
+// order (the FATs one after the other), the copies in cluster order, and
+// Plan.WriteFinal reports how much of the region is final as they
+// complete. The output region must read as zeros
 // beforehand (a new sparse file, as imagefile.Create makes).
 //
 // Times are UTC: FAT stores local time without a zone, and

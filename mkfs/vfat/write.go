@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/hermetic-repart/hermetic-repart/imagefile"
+	"github.com/hermetic-repart/hermetic-repart/internal/prefix"
 )
 
 // Write writes the file system into w, whose region starts at off. The
@@ -17,9 +18,24 @@ import (
 // written; Data.Runs is called once per non-empty file, from the
 // goroutine that schedules the copies.
 func (p *Plan) Write(ctx context.Context, w io.WriterAt, off int64) error {
+	return p.WriteFinal(ctx, w, off, nil)
+}
+
+// WriteFinal is Write that also says how much of the region is done, so
+// that it can be read (to compress it, say) while the rest is written:
+// it calls final(n) when the first n bytes of the region are written and
+// will not be written again, with n growing from call to call, and at
+// last with p.Size() once Write would return nil. The metadata is
+// written from the boot sector to the last directory, and the file data
+// after it in cluster order, so n follows the writing closely. final may
+// be called from any goroutine, never concurrently with itself; it
+// should return quickly, as the writing waits for it. A nil final is
+// allowed.
+func (p *Plan) WriteFinal(ctx context.Context, w io.WriterAt, off int64, final func(n int64)) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
+	track := prefix.NewTracker(final)
 	var (
 		mu       sync.Mutex
 		firstErr error
@@ -28,11 +44,18 @@ func (p *Plan) Write(ctx context.Context, w io.WriterAt, off int64) error {
 		mu.Lock()
 		if firstErr == nil {
 			firstErr = err
+			track.Stop()
 			cancel()
 		}
 		mu.Unlock()
 	}
 
+	// The metadata lies below all file data: it is the first job, and
+	// rises as it is written.
+	meta, err := track.Begin(0)
+	if err != nil {
+		return err
+	}
 	jobs := make(chan copyJob, 64)
 	var wg sync.WaitGroup
 	for range p.opts.workers() {
@@ -45,6 +68,8 @@ func (p *Plan) Write(ctx context.Context, w io.WriterAt, off int64) error {
 				}
 				if err := j.f.in.Data.CopyTo(ctx, w, off+j.dst, j.src, j.n); err != nil {
 					fail(fmt.Errorf("copying data of %s: %w", j.f.path, err))
+				} else {
+					track.Done(j.id)
 				}
 			}
 		}()
@@ -53,17 +78,22 @@ func (p *Plan) Write(ctx context.Context, w io.WriterAt, off int64) error {
 	go func() {
 		defer wg.Done()
 		defer close(jobs)
-		if err := p.copyJobs(ctx, jobs); err != nil {
+		if err := p.copyJobs(ctx, jobs, track); err != nil {
 			fail(err)
 		}
 	}()
 
-	if err := p.writeMeta(&metaWriter{w: w, off: off}); err != nil {
+	if err := p.writeMeta(&metaWriter{w: w, off: off, track: track, job: meta}); err != nil {
 		fail(err)
+	} else {
+		track.Done(meta)
 	}
 	wg.Wait()
 	if firstErr == nil && ctx.Err() != nil {
 		firstErr = ctx.Err()
+	}
+	if firstErr == nil {
+		track.Finish(p.Size())
 	}
 	return firstErr
 }
@@ -73,14 +103,16 @@ type copyJob struct {
 	f      *fileNode
 	dst    int64
 	src, n int64
+	id     prefix.Job
 }
 
 const maxJob = 64 << 20
 
 // copyJobs sends the copies of every file's data runs, in pieces of at
-// most 64 MiB. A file's clusters are contiguous, so its byte i lands at
-// the offset of its first cluster plus i.
-func (p *Plan) copyJobs(ctx context.Context, jobs chan<- copyJob) error {
+// most 64 MiB, in increasing order of their place in the region. A
+// file's clusters are contiguous, so its byte i lands at the offset of
+// its first cluster plus i.
+func (p *Plan) copyJobs(ctx context.Context, jobs chan<- copyJob, track *prefix.Tracker) error {
 	for _, f := range p.tree.files {
 		if f.in.Data == nil || f.in.Size == 0 {
 			continue
@@ -98,6 +130,9 @@ func (p *Plan) copyJobs(ctx context.Context, jobs chan<- copyJob) error {
 			prev = r.Offset + r.Length
 			for pos := r.Offset; pos < prev; pos += maxJob {
 				j := copyJob{f: f, dst: base + pos, src: pos, n: min(maxJob, prev-pos)}
+				if j.id, err = track.Begin(j.dst); err != nil {
+					return err
+				}
 				select {
 				case jobs <- j:
 				case <-ctx.Done():
@@ -109,16 +144,26 @@ func (p *Plan) copyJobs(ctx context.Context, jobs chan<- copyJob) error {
 	return nil
 }
 
-// metaWriter writes metadata, leaving out all-zero parts.
+// metaWriter writes metadata, leaving out all-zero parts. The writes
+// must come in increasing order: each one raises the metadata job's
+// start in the tracker.
 type metaWriter struct {
-	w   io.WriterAt
-	off int64
+	w     io.WriterAt
+	off   int64
+	track *prefix.Tracker
+	job   prefix.Job
+	next  int64 // end of the write before
 }
 
 func (m *metaWriter) at(pos int64, b []byte) error {
+	if pos < m.next {
+		return fmt.Errorf("metadata at %d written after metadata up to %d: out of order", pos, m.next)
+	}
+	m.track.Raise(m.job, pos)
 	if err := imagefile.WriteNonZero(m.w, b, m.off+pos); err != nil {
 		return fmt.Errorf("writing file system metadata: %w", err)
 	}
+	m.next = pos + int64(len(b))
 	return nil
 }
 
@@ -140,8 +185,10 @@ func (p *Plan) writeMeta(m *metaWriter) error {
 			}
 		}
 	}
-	if err := p.writeFATs(m); err != nil {
-		return err
+	for i := range int64(numFATs) {
+		if err := p.writeFAT(m, int64(g.reserved)*S+i*int64(g.fatLen)*S); err != nil {
+			return err
+		}
 	}
 	for _, d := range p.tree.dirs {
 		var pos, size int64
@@ -258,12 +305,12 @@ func (p *Plan) fsInfo() []byte {
 // 0x0FFFFFF8 up ends a chain).
 const fatEOC = 0x0ffffff8
 
-// writeFATs writes both FATs: the media entry, entry 1, then one
-// contiguous chain per directory and file. Entries past the last used
-// cluster are zero and are not written.
-func (p *Plan) writeFATs(m *metaWriter) error {
+// writeFAT writes one FAT, at region offset at: the media entry, entry
+// 1, then one contiguous chain per directory and file. Entries past the
+// last used cluster are zero and are not written. Each FAT is written
+// whole before the next, in increasing order.
+func (p *Plan) writeFAT(m *metaWriter, at int64) error {
 	g := &p.geo
-	S := int64(g.sectorSize)
 	mask := uint32(1)<<g.typ - 1
 	if g.typ == FAT32 {
 		mask = 0x0fffffff
@@ -280,10 +327,8 @@ func (p *Plan) writeFATs(m *metaWriter) error {
 		n := (int64(next) - int64(start)) * int64(g.typ)
 		nb := (n + 7) / 8
 		pos := int64(start) * int64(g.typ) / 8
-		for i := range int64(numFATs) {
-			if err := m.at(int64(g.reserved)*S+i*int64(g.fatLen)*S+pos, buf[:nb]); err != nil {
-				return err
-			}
+		if err := m.at(at+pos, buf[:nb]); err != nil {
+			return err
 		}
 		clear(buf)
 		start = next
