@@ -91,7 +91,9 @@ type fileSystem interface {
 // fsPlan is a laid-out file system.
 type fsPlan interface {
 	relayout(ctx context.Context, size int64) (fsPlan, error)
-	Write(ctx context.Context, w io.WriterAt, off int64) error
+	// WriteFinal writes the file system at off, calling final with
+	// the length of its final prefix as it grows.
+	WriteFinal(ctx context.Context, w io.WriterAt, off int64, final func(n int64)) error
 	size() uint64 // bytes the file system spans
 	used() uint64 // bytes in use, metadata included
 	warnings() []string

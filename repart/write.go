@@ -29,9 +29,10 @@ type Artifact struct {
 // forms. Everything appears at the end, together, or nothing does.
 //
 // The partition table goes first, then the partitions in the order of
-// their offsets. Each byte of the image is final once the partition it
-// belongs to is written, so the compressors follow the writers a
-// partition behind instead of waiting for the whole image.
+// their offsets. The file system writers say which bytes of their
+// partition are final as they go, and the rest of a partition is final
+// once it is written, so the compressors follow the writers closely
+// instead of waiting for the whole image.
 func (b *build) write(ctx context.Context) error {
 	// An existing image is replaced where it really lives: through a
 	// symlink, not over it, as repart writes through it.
@@ -125,7 +126,7 @@ func (b *build) writeParts(ctx context.Context, img *imagefile.File, parts []*Pa
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := b.writePartition(ctx, img, p); err != nil {
+		if err := b.writePartition(ctx, img, p, mark); err != nil {
 			return err
 		}
 		next := int64(b.size)
@@ -188,8 +189,10 @@ func cmpUint(a, b uint64) int {
 }
 
 // writePartition writes one partition's content: CopyBlocks=, a file
-// system or a swap header.
-func (b *build) writePartition(ctx context.Context, img *imagefile.File, p *Partition) error {
+// system or a swap header. A file system's writer advances mark as the
+// bytes of the partition become final, so that compression follows it
+// within the partition.
+func (b *build) writePartition(ctx context.Context, img *imagefile.File, p *Partition, mark *watermark) error {
 	if f, ok := b.blocks[p]; ok {
 		st, err := f.Stat()
 		if err != nil {
@@ -204,7 +207,7 @@ func (b *build) writePartition(ctx context.Context, img *imagefile.File, p *Part
 		// The writer gets the image file itself, not the section, so
 		// that file data can go by copy_file_range; its plan was laid
 		// out for the partition's size and stays inside it.
-		err := c.plan.Write(ctx, img, int64(p.Offset))
+		err := c.plan.WriteFinal(ctx, img, int64(p.Offset), func(n int64) { mark.advance(int64(p.Offset) + n) })
 		c.progress.End()
 		if err != nil {
 			return fmt.Errorf("%s: writing the %s file system: %w", p.Def.Path, p.Def.Format, err)
