@@ -56,3 +56,40 @@ func TestDebugChunks(t *testing.T) {
 		t.Logf("%-28s %-28s%s", a, b, mark)
 	}
 }
+
+func TestDebugSymbols(t *testing.T) {
+	f := os.Getenv("DBG_IN")
+	if f == "" {
+		t.Skip()
+	}
+	p, _ := strconv.Atoi(os.Getenv("DBG_PRESET"))
+	data, _ := os.ReadFile(f)
+	e, _ := NewEncoder(p)
+	got := symbols(e.Encode(nil, data), 1<<30)
+	want := symbols(xzRaw(t, "xz", data, p), 1<<30)
+	for i := range min(len(got), len(want)) {
+		if got[i] != want[i] {
+			for j := max(0, i-5); j < min(i+5, len(got), len(want)); j++ {
+				t.Logf("%-30s %-30s", got[j], want[j])
+			}
+			return
+		}
+	}
+	t.Logf("same %d symbols", len(got))
+}
+
+func TestDebugMF(t *testing.T) {
+	f := os.Getenv("DBG_IN")
+	if f == "" {
+		t.Skip()
+	}
+	at, _ := strconv.Atoi(os.Getenv("DBG_AT"))
+	data, _ := os.ReadFile(f)
+	w := append(append([]byte{}, data...), make([]byte, 8)...)
+	var mf matchFinder
+	mf.init(w, 8<<20, mfBT4, 64, 0)
+	mf.skip(uint32(at))
+	var m [274]match
+	l, n := mf.find(&m)
+	t.Logf("len %d: %v", l, m[:n])
+}

@@ -135,6 +135,15 @@ func (lc *lengthEncoder) reset(posStates uint32, fast bool) {
 }
 
 func (e *Encoder) length(lc *lengthEncoder, posState, l uint32) {
+	// liblzma queues a symbol's bits and updates their probabilities
+	// after the symbol, so the prices it refreshes here are those from
+	// before this length: refresh them before coding it.
+	if !e.fast {
+		lc.counters[posState]--
+		if lc.counters[posState] == 0 {
+			lc.updatePrices(posState)
+		}
+	}
 	l -= matchLenMin
 	rc := &e.rc
 	if l < lenLowSyms {
@@ -149,12 +158,6 @@ func (e *Encoder) length(lc *lengthEncoder, posState, l uint32) {
 		} else {
 			rc.bit(&lc.choice2, 1)
 			rc.bittree(lc.high[:], lenHighBits, l-lenMidSyms)
-		}
-	}
-	if !e.fast {
-		lc.counters[posState]--
-		if lc.counters[posState] == 0 {
-			lc.updatePrices(posState)
 		}
 	}
 }
