@@ -123,7 +123,9 @@ func (mf *matchFinder) init(buf []byte, dictSize uint32, kind int, niceLen, dept
 	} else {
 		mf.hash = make([]uint32, n)
 	}
-	sons := int(mf.cyclicSize)
+	// Positions never wrap around in a block shorter than the
+	// dictionary, so the block bounds the tree or chains.
+	sons := min(int(mf.cyclicSize), len(buf)-memcmpPad+1)
 	if kind == mfBT4 {
 		sons *= 2
 	}

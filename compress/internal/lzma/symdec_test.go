@@ -2,12 +2,12 @@ package lzma
 
 import "fmt"
 
-// symbols decodes raw LZMA2 (lc=3 lp=0 pb=2) and lists its symbols.
+// rdec is a range decoder, for symbols.
 type rdec struct {
-	b     []byte
-	i     int
-	rng   uint32
-	code  uint32
+	b    []byte
+	i    int
+	rng  uint32
+	code uint32
 }
 
 func (d *rdec) init() {
@@ -74,13 +74,15 @@ func (d *rdec) direct(n uint32) uint32 {
 	return v
 }
 
-func symbols(in []byte, max int) []string {
+// symbols decodes raw LZMA2 (lc=3 lp=0 pb=2) and lists its symbols, to
+// show where two encodings part.
+func symbols(in []byte) []string {
 	var out []byte
 	var syms []string
 	e := &Encoder{lc: 3, posMask: 3}
 	var d rdec
 	i := 0
-	for i < len(in) && len(syms) < max {
+	for i < len(in) {
 		c := in[i]
 		if c == 0 {
 			break
