@@ -167,6 +167,12 @@ func CompressSource(ctx context.Context, dst io.Writer, src Source, opts Options
 	if err != nil {
 		return fmt.Errorf("compressing %s: %w", f.Name(), err)
 	}
+	return compressWith(ctx, dst, src, c, opts.chunkSize(), threads)
+}
+
+// compressWith is CompressSource with the codec and chunk size chosen.
+func compressWith(ctx context.Context, dst io.Writer, src Source, c codec, chunk int64, threads int) error {
+	f, off, size := src.File, src.Off, src.Size
 	if fi, err := f.Stat(); err != nil {
 		return fmt.Errorf("compressing %s: %w", f.Name(), err)
 	} else if fi.Mode().IsRegular() && off+size > fi.Size() {
@@ -178,7 +184,7 @@ func CompressSource(ctx context.Context, dst io.Writer, src Source, opts Options
 	if err := c.begin(dst); err != nil {
 		return fmt.Errorf("compressing %s: writing header: %w", f.Name(), err)
 	}
-	err = pipeline(ctx, in, opts.chunkSize(), threads, c, func(r result) error {
+	err := pipeline(ctx, in, chunk, threads, c, func(r result) error {
 		if _, err := dst.Write(r.data); err != nil {
 			return fmt.Errorf("writing compressed data: %w", err)
 		}

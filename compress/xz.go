@@ -1,26 +1,19 @@
 package compress
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
 	"hash/crc64"
 	"io"
 
-	"github.com/ulikunitz/xz/lzma"
+	"github.com/hermetic-repart/hermetic-repart/compress/internal/lzma"
 )
 
-// The .xz container (https://tukaani.org/xz/xz-file-format.txt) is
-// written here because ulikunitz/xz keeps its block and index types
-// unexported; it only encodes raw LZMA2, which is what a block holds.
-//
-// Ratio: ulikunitz's only usable match finder (HashTable4) is weaker than
-// xz's. On a 1.5 GiB ext4 image holding 486 MiB of /usr files, level 3
-// gives 155.3 MB against 140.6 MB for xz -T1 -3 (+10.4 %) and 142.8 MB for
-// xz -T2 -3 (+8.7 %); level 6 gives 154.3 MB. Independent blocks cost
-// little (+0.5 % on a binary sample); the gap is the encoder, mostly on
-// text (+9 % on a 12 MiB sample of Python sources).
+// The .xz container (https://tukaani.org/xz/xz-file-format.txt) framed
+// as liblzma's multi-threaded encoder frames it, around LZMA2 data from
+// our port of its encoder: for input X at level N with block size B the
+// file equals `xz -T2 -N --block-size=B -c X` byte for byte.
 
 // xzDictSize is the dictionary size of xz's presets 0-9.
 func xzDictSize(level int) int {
@@ -33,26 +26,39 @@ func xzDictSize(level int) int {
 // multi-threaded xz loses.
 func xzBlockSize(level int) int64 { return max(3*int64(xzDictSize(level)), 1<<20) }
 
-// lzma2DictByte encodes a dictionary size in the LZMA2 filter property:
-// size = (2 | b&1) << (b/2 + 11), rounded up.
-func lzma2DictByte(size int) byte {
-	for b := 0; b < 40; b++ {
-		if (2|b&1)<<(b/2+11) >= size {
-			return byte(b)
-		}
-	}
-	return 40
-}
-
 var (
 	xzMagic    = []byte{0xFD, '7', 'z', 'X', 'Z', 0}
 	xzFlags    = []byte{0, 0x04} // check type: CRC64
 	crc64Table = crc64.MakeTable(crc64.ECMA)
 )
 
+const xzCheckSize = 8 // CRC64
+
+// xzBlockBound is liblzma's lzma_block_buffer_bound64: the most a block
+// of n bytes may take, stored in LZMA2 chunks that are not compressed,
+// with the largest headers.
+func xzBlockBound(n int64) int64 {
+	const headersBound = (1 + 1 + 2*9 + 3 + 4 + 64 + 3) &^ 3
+	return headersBound + (lzma2StoredSize(n)+3)&^3
+}
+
+// lzma2StoredSize is the size of n bytes in 64 KiB stored LZMA2 chunks.
+func lzma2StoredSize(n int64) int64 { return n + (n+65535)/65536*3 + 1 }
+
+func uvarintLen(v int64) int { return len(binary.AppendUvarint(nil, uint64(v))) }
+
+// xzHeaderSize is lzma_block_header_size for a block header with both
+// sizes and one LZMA2 filter.
+func xzHeaderSize(compressed, uncompressed int64) int {
+	return (1+1+uvarintLen(compressed)+uvarintLen(uncompressed)+3+3)&^3 + 4
+}
+
 type xzCodec struct {
+	level   int
 	dict    int
 	block   int64
+	bound   int64 // xzBlockBound(block): the output space of one block
+	hdrSize int   // header size reserved for every block, as xz -T does
 	zero    zeroCache
 	records [][2]int64 // unpadded size, uncompressed size
 }
@@ -61,7 +67,18 @@ func newXZCodec(level int) (codec, error) {
 	if level < 0 || level > 9 {
 		return nil, fmt.Errorf("xz level %d out of range 0-9", level)
 	}
-	return &xzCodec{dict: xzDictSize(level), block: xzBlockSize(level)}, nil
+	return newXZCodecBlock(level, xzBlockSize(level)), nil
+}
+
+func newXZCodecBlock(level int, block int64) *xzCodec {
+	bound := xzBlockBound(block)
+	return &xzCodec{
+		level:   level,
+		dict:    xzDictSize(level),
+		block:   block,
+		bound:   bound,
+		hdrSize: xzHeaderSize(bound, block),
+	}
 }
 
 func (c *xzCodec) begin(w io.Writer) error {
@@ -71,11 +88,17 @@ func (c *xzCodec) begin(w io.Writer) error {
 	return err
 }
 
-func (c *xzCodec) newEncoder() (encoder, error) { return &xzEncoder{c: c}, nil }
+func (c *xzCodec) newEncoder() (encoder, error) {
+	e, err := lzma.NewEncoder(c.level)
+	if err != nil {
+		return nil, err
+	}
+	return &xzEncoder{c: c, lz: e}, nil
+}
 
 type xzEncoder struct {
-	c   *xzCodec
-	buf bytes.Buffer
+	c  *xzCodec
+	lz *lzma.Encoder
 }
 
 func (e *xzEncoder) encode(p []byte, zero bool) (result, error) {
@@ -85,42 +108,51 @@ func (e *xzEncoder) encode(p []byte, zero bool) (result, error) {
 	return e.encodeBlock(p)
 }
 
+// encodeBlock writes one block as liblzma's multi-threaded encoder does:
+// the header is sized for the largest possible block and padded when
+// the real sizes are shorter; a block whose LZMA2 data would not fit in
+// xzBlockBound is stored instead, with a 4 KiB dictionary property.
 func (e *xzEncoder) encodeBlock(p []byte) (result, error) {
-	e.buf.Reset()
-	cfg := lzma.Writer2Config{
-		Properties: &lzma.Properties{LC: 3, LP: 0, PB: 2},
-		DictCap:    e.c.dict,
-		Matcher:    lzma.HashTable4,
+	c := e.c
+	hs := c.hdrSize
+	out := make([]byte, hs, int64(hs)+c.bound)
+	out = e.lz.Encode(out, p)
+	comp := int64(len(out) - hs)
+	dictByte := lzma.DictByte(c.dict)
+	if int64(hs)+(comp+3)&^3+xzCheckSize > c.bound {
+		comp = lzma2StoredSize(int64(len(p)))
+		hs = xzHeaderSize(comp, int64(len(p)))
+		dictByte = lzma.DictByte(0)
+		out = storeLZMA2(out[:hs], p)
 	}
-	w, err := cfg.NewWriter2(&e.buf)
-	if err == nil {
-		_, err = w.Write(p)
-	}
-	if err == nil {
-		err = w.Close()
-	}
-	if err != nil {
-		return result{}, fmt.Errorf("lzma2: %w", err)
-	}
-	comp := e.buf.Bytes()
+	h := out[:hs]
+	clear(h)
+	h[0] = byte(hs/4 - 1)
+	h[1] = 0xC0 // both sizes present, one filter
+	v := binary.AppendUvarint(h[:2], uint64(comp))
+	v = binary.AppendUvarint(v, uint64(len(p)))
+	_ = append(v, 0x21, 1, dictByte) // LZMA2 and its dictionary size
+	binary.LittleEndian.PutUint32(h[hs-4:], crc32.ChecksumIEEE(h[:hs-4]))
 
-	h := []byte{0, 0xC0} // header size (below); flags: 1 filter, both sizes present
-	h = binary.AppendUvarint(h, uint64(len(comp)))
-	h = binary.AppendUvarint(h, uint64(len(p)))
-	h = append(h, 0x21, 1, lzma2DictByte(e.c.dict)) // LZMA2 filter and its property
-	for (len(h)+4)%4 != 0 {
-		h = append(h, 0)
-	}
-	h[0] = byte((len(h)+4)/4 - 1)
-	h = binary.LittleEndian.AppendUint32(h, crc32.ChecksumIEEE(h))
-
-	out := make([]byte, 0, len(h)+len(comp)+3+8)
-	out = append(append(out, h...), comp...)
 	for len(out)%4 != 0 {
 		out = append(out, 0)
 	}
 	out = binary.LittleEndian.AppendUint64(out, crc64.Checksum(p, crc64Table))
-	return result{data: out, unpadded: int64(len(h) + len(comp) + 8), n: int64(len(p))}, nil
+	return result{data: out, unpadded: int64(hs) + comp + xzCheckSize, n: int64(len(p))}, nil
+}
+
+// storeLZMA2 appends p as stored LZMA2 chunks of 64 KiB, the first one
+// resetting the dictionary (liblzma's block_encode_uncompressed).
+func storeLZMA2(out, p []byte) []byte {
+	ctrl := byte(1)
+	for len(p) > 0 {
+		n := min(len(p), 65536)
+		out = append(out, ctrl, byte((n-1)>>8), byte(n-1))
+		out = append(out, p[:n]...)
+		p = p[n:]
+		ctrl = 2
+	}
+	return append(out, 0)
 }
 
 func (c *xzCodec) record(r result) { c.records = append(c.records, [2]int64{r.unpadded, r.n}) }
