@@ -185,6 +185,9 @@ calc() {
 	case "$2 $3" in *timeout* | "- "* | *" -") echo "-" ;; *) awk -v a="$2" -v b="$3" "BEGIN {printf \"%.2f\", $1}" ;; esac
 }
 size() { stat -c %s "$1"; }
+# cpu NAME: the median user+system CPU seconds of a timed tool. Unlike
+# wall time, it hardly depends on what else runs on the machine.
+cpu() { awk '{print $2 + $3}' "$out/$1.times" | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 mib() { awk -v b="$1" 'BEGIN {printf "%.1f", b/1048576}'; }
 verdict() { # verdict VALUE OP TARGET
 	case $1 in -) echo "not measured"; return ;; esac
@@ -265,6 +268,9 @@ if [[ " $parts " == *" zstd "* ]]; then
 	printf 'compressor throughput, raw MiB/s   : ours %s, zstd -T0 %s; ours/zstd = %s   (target: at least 1; %s)\n' \
 		"$to" "$tz" "$r2" "$(verdict "$r2" '>=' 1)"
 	printf 'size: ours/zstd = %s\n' "$(calc 'a/b' "$(size "$d/a.img.zst")" "$(size "$d/c.zst")")"
+	printf 'CPU s: (a) %s, (b) %s, (c) %s, compressfile %s; (a) / ((b) + (c)) = %s, compressfile/(c) = %s\n' \
+		"$(cpu z-a)" "$(cpu z-b)" "$(cpu z-c)" "$(cpu z-o)" "$(calc 'a/b' "$(cpu z-a)" "$(calc 'a+b' "$(cpu z-b)" "$(cpu z-c)")")" \
+		"$(calc 'a/b' "$(cpu z-o)" "$(cpu z-c)")"
 	rm -f "$d"/a.img.zst "$d"/b.img "$d"/c.zst "$d"/o.zst
 fi
 
@@ -317,10 +323,8 @@ if [[ " $parts " == *" xz "* ]]; then
 	printf 'ours all cores vs ours 1 thread    = %s×; xz -T0 vs xz -T1 = %s×\n' "$(calc 'a/b' "$t" "$a")" "$(calc 'a/b' "$x1" "$x0")"
 	printf 'size vs xz -T1                     = %+.1f%%   (target: within 2%%; %s); xz -T0 vs xz -T1 = %+.1f%%\n' \
 		"$rs" "$(verdict "${rs#-}" '<=' 2)" "$(calc '(a/b-1)*100' "$(size "$d/x0.xz")" "$(size "$d/x1.xz")")"
-	# CPU time does not depend on what else runs on the machine: with
-	# ours needing k times xz's CPU per byte, n cores make ours at most
-	# n/k times as fast as xz -T1.
-	cpu() { awk '{print $2 + $3}' "$out/$1.times" | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
+	# With ours needing k times xz's CPU per byte, n cores make ours at
+	# most n/k times as fast as xz -T1.
 	k=$(calc 'a/b' "$(cpu x-t)" "$(cpu x-x1)")
 	printf 'CPU s, ours 1 thread / xz -T1      = %s; so on %s cores ours is at most %s× xz -T1\n' \
 		"$k" "$(nproc)" "$(calc 'a/b' "$(nproc)" "$k")"
