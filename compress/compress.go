@@ -214,14 +214,18 @@ type codec interface {
 }
 
 type encoder interface {
-	// encode compresses one chunk into a new slice; zero reports that
-	// p is all zeros, so a cached encoding may be returned.
-	encode(p []byte, zero bool) (result, error)
+	// encode compresses one chunk, appending to dst[:0] (which may be
+	// nil) so that buffers are reused; zero reports that p is all
+	// zeros, so a cached encoding may be returned instead.
+	encode(dst, p []byte, zero bool) (result, error)
 }
 
 // result is one encoded chunk as it appears in the output.
 type result struct {
 	data []byte
+	// shared marks data that is not the worker's to recycle (the
+	// cached encoding of a zero chunk).
+	shared bool
 	// unpadded is the size an index records (xz: without block padding).
 	unpadded int64
 	// n is the uncompressed size.
@@ -238,7 +242,10 @@ type zeroCache struct {
 }
 
 func (z *zeroCache) get(size int, enc func([]byte) (result, error)) (result, error) {
-	z.once.Do(func() { z.r, z.err = enc(make([]byte, size)) })
+	z.once.Do(func() {
+		z.r, z.err = enc(make([]byte, size))
+		z.r.shared = true
+	})
 	return z.r, z.err
 }
 
@@ -290,7 +297,10 @@ type jobResult struct {
 
 // pipeline encodes the chunks of in on threads workers and hands the
 // results to emit in input order. At most 2×threads chunks are in flight,
-// which bounds memory.
+// which bounds memory. Output buffers go back to the workers once
+// emitted: a fresh one per chunk would make the heap grow and shrink by
+// the size of the output, and every page the runtime returns to the
+// kernel costs a fault and a zeroing when it is taken again.
 func pipeline(ctx context.Context, in *input, chunk int64, threads int, c codec, emit func(result) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -303,6 +313,7 @@ func pipeline(ctx context.Context, in *input, chunk int64, threads int, c codec,
 
 	order := make(chan *job, 2*threads)
 	jobs := make(chan *job)
+	free := make(chan []byte, 2*threads+1)
 	wg.Go(func() {
 		defer close(order)
 		defer close(jobs)
@@ -339,7 +350,12 @@ func pipeline(ctx context.Context, in *input, chunk int64, threads int, c codec,
 				zero, err := in.read(ctx, p, j.start)
 				var r result
 				if err == nil {
-					r, err = enc.encode(p, zero)
+					var dst []byte
+					select {
+					case dst = <-free:
+					default:
+					}
+					r, err = enc.encode(dst, p, zero)
 				}
 				j.out <- jobResult{r, err}
 			}
@@ -357,6 +373,12 @@ func pipeline(ctx context.Context, in *input, chunk int64, threads int, c codec,
 		}
 		if err := emit(jr.r); err != nil {
 			return err
+		}
+		if !jr.r.shared {
+			select {
+			case free <- jr.r.data:
+			default:
+			}
 		}
 	}
 	// The producer stops early only when ctx is done; then order is

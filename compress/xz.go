@@ -112,21 +112,25 @@ type xzEncoder struct {
 	lz *lzma.Encoder
 }
 
-func (e *xzEncoder) encode(p []byte, zero bool) (result, error) {
+func (e *xzEncoder) encode(dst, p []byte, zero bool) (result, error) {
 	if zero && int64(len(p)) == e.c.block {
-		return e.c.zero.get(len(p), e.encodeBlock)
+		return e.c.zero.get(len(p), func(p []byte) (result, error) { return e.encodeBlock(nil, p) })
 	}
-	return e.encodeBlock(p)
+	return e.encodeBlock(dst, p)
 }
 
 // encodeBlock writes one block as liblzma's multi-threaded encoder does:
 // the header is sized for the largest possible block and padded when
 // the real sizes are shorter; a block whose LZMA2 data would not fit in
 // xzBlockBound is stored instead, with a 4 KiB dictionary property.
-func (e *xzEncoder) encodeBlock(p []byte) (result, error) {
+func (e *xzEncoder) encodeBlock(dst, p []byte) (result, error) {
 	c := e.c
 	hs := c.hdrSize
-	out := make([]byte, hs, int64(hs)+c.bound)
+	out := dst[:0]
+	if int64(cap(out)) < int64(hs)+c.bound {
+		out = make([]byte, 0, int64(hs)+c.bound)
+	}
+	out = out[:hs]
 	out = e.lz.Encode(out, p)
 	comp := int64(len(out) - hs)
 	dictByte := lzma.DictByte(c.dict)

@@ -86,16 +86,16 @@ type zstdEncoder struct {
 	enc *zstd.Encoder
 }
 
-func (e *zstdEncoder) encodeAll(p []byte) (result, error) {
-	out := e.enc.EncodeAll(p, nil)
+func (e *zstdEncoder) encodeAll(dst, p []byte) (result, error) {
+	out := e.enc.EncodeAll(p, dst[:0])
 	return result{data: out, unpadded: int64(len(out)), n: int64(len(p))}, nil
 }
 
-func (e *zstdEncoder) encode(p []byte, zero bool) (result, error) {
+func (e *zstdEncoder) encode(dst, p []byte, zero bool) (result, error) {
 	if zero && len(p) == e.c.chunk() {
-		return e.c.zero.get(len(p), e.encodeAll)
+		return e.c.zero.get(len(p), func(p []byte) (result, error) { return e.encodeAll(nil, p) })
 	}
-	return e.encodeAll(p)
+	return e.encodeAll(dst, p)
 }
 
 func (c *zstdCodec) empty() (result, bool, error) {
@@ -104,7 +104,7 @@ func (c *zstdCodec) empty() (result, bool, error) {
 		return result{}, false, err
 	}
 	defer e.(*zstdEncoder).enc.Close()
-	r, err := e.(*zstdEncoder).encodeAll(nil)
+	r, err := e.(*zstdEncoder).encodeAll(nil, nil)
 	return r, true, err
 }
 
