@@ -76,6 +76,20 @@ func Create(target string, size int64, opts Options) (*File, error) {
 	return out, nil
 }
 
+// Discard drops n bytes at off from the temporary file, which then reads
+// them as zeros: their page cache goes at once, dirty or not, without
+// being written back. For a file that will be removed (a raw image only
+// wanted compressed) once its reader has passed them.
+func (o *File) Discard(off, n int64) error {
+	if n <= 0 {
+		return nil
+	}
+	if err := unix.Fallocate(int(o.f.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, off, n); err != nil {
+		return fmt.Errorf("discarding %d bytes at %d of %s: %w", n, off, o.target, err)
+	}
+	return nil
+}
+
 // WriteAt writes into the temporary file.
 func (o *File) WriteAt(p []byte, off int64) (int, error) {
 	n, err := o.f.WriteAt(p, off)

@@ -148,6 +148,8 @@ type build struct {
 	content map[*Partition]*content
 
 	artifacts []Artifact
+	// discarded, when set, sees every range the reclaimer frees (tests).
+	discarded func(off, n int64)
 }
 
 // Build runs the pipeline. Files are written only when o.DryRun is false.

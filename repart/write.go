@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -353,11 +354,34 @@ func (c *compression) wait() error {
 }
 
 // startCompression starts compressing the image and its split files as
-// they become final; the first failure cancels the build.
+// they become final; the first failure cancels the build. When the raw
+// image is not kept, the compressors free it behind them.
 func (b *build) startCompression(ctx context.Context, cancel context.CancelFunc, img *imagefile.File, parts []*Partition, mark *watermark, outs *outputs, mode os.FileMode) *compression {
 	c := &compression{}
 	opts := *b.o.Compress
-	one := func(target string, off, size int64) error {
+	var splits []*Partition
+	for _, p := range parts {
+		if p.SplitPath != "" {
+			splits = append(splits, p)
+		}
+	}
+	// at(i) reports reader i's position to the reclaimer, if any.
+	at := func(int, int64) {}
+	imageReader, splitReader := 0, 1
+	if !b.o.KeepRaw {
+		rec := newReclaimer(func(off, n int64) error {
+			if b.discarded != nil {
+				b.discarded(off, n)
+			}
+			return img.Discard(off, n)
+		})
+		imageReader = rec.reader(0)
+		if len(splits) > 0 {
+			splitReader = rec.reader(int64(splits[0].Offset))
+		}
+		at = rec.advance
+	}
+	one := func(target string, off, size int64, reader int) error {
 		out, err := imagefile.Create(target, 0, imagefile.Options{Replace: true, Mode: mode})
 		if err != nil {
 			return err
@@ -365,10 +389,15 @@ func (b *build) startCompression(ctx context.Context, cancel context.CancelFunc,
 		outs.add(out, size)
 		task := b.o.Progress.Start("Compressing "+filepath.Base(target), progress.Bytes, size)
 		defer task.End()
+		done := off
 		err = compress.CompressSource(ctx, out.OS(), compress.Source{
 			File: img.OS(), Off: off, Size: size,
-			Ready:    mark.wait,
-			Progress: task.Add,
+			Ready: mark.wait,
+			Progress: func(n int64) {
+				task.Add(n)
+				done += n
+				at(reader, done)
+			},
 		}, opts)
 		if err != nil {
 			return fmt.Errorf("compressing %s: %w", target, err)
@@ -381,23 +410,24 @@ func (b *build) startCompression(ctx context.Context, cancel context.CancelFunc,
 		cancel()
 	}
 	c.wg.Go(func() {
-		if err := one(b.node+suffix, 0, int64(b.size)); err != nil {
+		if err := one(b.node+suffix, 0, int64(b.size), imageReader); err != nil {
 			fail(err)
+			return
 		}
+		at(imageReader, math.MaxInt64)
 	})
-	var splits []*Partition
-	for _, p := range parts {
-		if p.SplitPath != "" {
-			splits = append(splits, p)
-		}
-	}
 	if len(splits) > 0 {
 		c.wg.Go(func() {
-			for _, p := range splits {
-				if err := one(p.SplitPath+suffix, int64(p.Offset), int64(p.Size)); err != nil {
+			for i, p := range splits {
+				if err := one(p.SplitPath+suffix, int64(p.Offset), int64(p.Size), splitReader); err != nil {
 					fail(err)
 					return
 				}
+				next := int64(math.MaxInt64)
+				if i+1 < len(splits) {
+					next = int64(splits[i+1].Offset)
+				}
+				at(splitReader, next)
 			}
 		})
 	}
