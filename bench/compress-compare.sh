@@ -6,7 +6,7 @@
 #   bench/compress-compare.sh [--entries N] [--bytes SIZE] [--xz-entries N]
 #                             [--xz-bytes SIZE] [--seed N] [--runs N]
 #                             [--xz-runs N] [--level N] [--parts LIST]
-#                             [--work DIR] [--timeout SECONDS]
+#                             [--work DIR] [--timeout SECONDS] [--settle SECONDS]
 set -euo pipefail
 
 entries=60000
@@ -20,6 +20,7 @@ level=3
 parts="zstd xz"
 work=
 timeout=0
+settle=5
 image_seed=0b7a3c2e-8f61-4d2a-9c3e-5a1f6b7d8e90
 
 usage() {
@@ -42,6 +43,8 @@ Options:
                     $TMPDIR/hermetic-repart-bench; trees are shared with
                     ext4-compare.sh)
   --timeout SEC     give up on a run after SEC seconds (default: none)
+  --settle SEC      idle seconds before each timed run (default 5), so that
+                    every run starts with the same memory state (see below)
 EOF
 }
 
@@ -58,6 +61,7 @@ while [ $# -gt 0 ]; do
 	--parts) parts=$2; shift ;;
 	--work) work=$2; shift ;;
 	--timeout) timeout=$2; shift ;;
+	--settle) settle=$2; shift ;;
 	-h | --help) usage; exit 0 ;;
 	*) echo "unknown option $1" >&2; usage >&2; exit 2 ;;
 	esac
@@ -156,13 +160,24 @@ cli() {
 }
 
 # timed NAME CMD...: run CMD under runstat after sync(1), so that writing
-# back the previous run's output is not paid inside this one; appends
-# "WALL USER SYS RSS STATUS" to $out/NAME.times. A timeout is recorded,
-# not fatal.
+# back the previous run's output is not paid inside this one, and after
+# $settle idle seconds; appends "WALL USER SYS RSS STATUS" to
+# $out/NAME.times. A timeout is recorded, not fatal.
+#
+# The settling is for virtual machines with free page reporting
+# (virtio-balloon): memory the guest freed is handed back to the host
+# within seconds, and touching it again costs a host fault per page. On
+# the 2-core VM of bench/README.md writing 1.5 GiB with dd takes 4.0 s of
+# system time on handed-back memory and 0.29 s on memory freed just
+# before, so a run that follows the deletion of a large output of its
+# own (as every tool's does, one round earlier) is cheap or expensive
+# depending on the order of the runs. After a few idle seconds all free
+# memory has been handed back and every run pays the same.
 timed() {
 	local name=$1; shift
 	local rc=0
 	sync
+	sleep "$settle"
 	"$bin/runstat" -o "$out/$name.last" -timeout "${timeout}s" -- "$@" \
 		>>"$out/$name.log" 2>&1 || rc=$?
 	cat "$out/$name.last" >>"$out/$name.times"
