@@ -218,6 +218,9 @@ type encoder interface {
 	// nil) so that buffers are reused; zero reports that p is all
 	// zeros, so a cached encoding may be returned instead.
 	encode(dst, p []byte, zero bool) (result, error)
+	// bound is the most that encode may write for n input bytes, so
+	// that a dst of this capacity is never outgrown.
+	bound(n int) int
 }
 
 // result is one encoded chunk as it appears in the output.
@@ -304,11 +307,14 @@ type jobResult struct {
 func pipeline(ctx context.Context, in *input, chunk int64, threads int, c codec, emit func(result) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
+	var bufs buffers
 	// Cancel first so that a producer or worker blocked on a channel
-	// returns, then wait, so no goroutine outlives the call.
+	// returns, then wait, so no goroutine outlives the call; only then
+	// is no buffer in use.
 	defer func() {
 		cancel()
 		wg.Wait()
+		bufs.release()
 	}()
 
 	order := make(chan *job, 2*threads)
@@ -343,8 +349,8 @@ func pipeline(ctx context.Context, in *input, chunk int64, threads int, c codec,
 					j.out <- jobResult{err: err}
 					continue
 				}
-				if int64(cap(buf)) < j.n {
-					buf = make([]byte, j.n)
+				if buf == nil {
+					buf = bufs.get(int(chunk))
 				}
 				p := buf[:j.n]
 				zero, err := in.read(ctx, p, j.start)
@@ -354,6 +360,7 @@ func pipeline(ctx context.Context, in *input, chunk int64, threads int, c codec,
 					select {
 					case dst = <-free:
 					default:
+						dst = bufs.get(enc.bound(int(chunk)))
 					}
 					r, err = enc.encode(dst, p, zero)
 				}

@@ -119,6 +119,8 @@ func (e *xzEncoder) encode(dst, p []byte, zero bool) (result, error) {
 	return e.encodeBlock(dst, p)
 }
 
+func (e *xzEncoder) bound(n int) int { return e.c.hdrSize + int(xzBlockBound(int64(n))) }
+
 // encodeBlock writes one block as liblzma's multi-threaded encoder does:
 // the header is sized for the largest possible block and padded when
 // the real sizes are shorter; a block whose LZMA2 data would not fit in

@@ -86,6 +86,10 @@ type zstdEncoder struct {
 	enc *zstd.Encoder
 }
 
+// bound is above ZSTD_compressBound (n + n/256 + a little for small
+// inputs), which klauspost's encoder stays within as well.
+func (e *zstdEncoder) bound(n int) int { return n + n>>7 + 64<<10 }
+
 func (e *zstdEncoder) encodeAll(dst, p []byte) (result, error) {
 	out := e.enc.EncodeAll(p, dst[:0])
 	return result{data: out, unpadded: int64(len(out)), n: int64(len(p))}, nil
