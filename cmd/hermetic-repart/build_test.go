@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/json"
-	"flag"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,29 +11,9 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/hermetic-repart/hermetic-repart/internal/golden"
 	"github.com/hermetic-repart/hermetic-repart/internal/oracle"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
-
-// golden compares got with testdata/NAME, or rewrites it with -update.
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	p := filepath.Join("testdata", name)
-	if *update {
-		os.MkdirAll("testdata", 0o755)
-		if err := os.WriteFile(p, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs:\n--- got\n%s\n--- want\n%s", name, got, want)
-	}
-}
 
 var vectorA = map[string]string{
 	"00-esp.conf":   "[Partition]\nType=esp\nSizeMinBytes=64M\nSizeMaxBytes=64M\n",
@@ -53,20 +32,20 @@ func TestOutputFormats(t *testing.T) {
 	if res.code != 0 {
 		t.Fatal(res.stderr)
 	}
-	golden(t, "table.golden", res.stdout)
-	golden(t, "stderr.golden", res.stderr)
+	golden.Check(t, "table.golden", res.stdout)
+	golden.Check(t, "stderr.golden", res.stderr)
 
 	res = runCLI(t, dir, env, "--definitions=defs", seedArg, "--empty=force", "--json=pretty", "img.raw")
 	if res.code != 0 {
 		t.Fatal(res.stderr)
 	}
-	golden(t, "json-pretty.golden", strings.ReplaceAll(res.stdout, dir, "DIR"))
+	golden.Check(t, "json-pretty.golden", strings.ReplaceAll(res.stdout, dir, "DIR"))
 
 	res = runCLI(t, dir, []string{"LANG=C", "LC_ALL=", "LC_CTYPE=", "SYSTEMD_UTF8=", "COLUMNS=60"}, "--definitions=defs", seedArg, "--empty=force", "--no-legend", "img.raw")
 	if res.code != 0 {
 		t.Fatal(res.stderr)
 	}
-	golden(t, "table-ascii.golden", res.stdout)
+	golden.Check(t, "table-ascii.golden", res.stdout)
 
 	res = runCLI(t, dir, nil, "--definitions=defs", seedArg, "--empty=force", "--pretty=no", "img.raw")
 	if res.code != 0 || res.stdout != "" {

@@ -2,17 +2,14 @@ package ext4
 
 import (
 	"crypto/sha256"
-	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/hermetic-repart/hermetic-repart/imagefile"
+	"github.com/hermetic-repart/hermetic-repart/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/digests.txt")
 
 // imageDigest hashes the non-zero 4096-byte blocks of the image at path
 // with their offsets, and its size: what the image holds, however
@@ -83,18 +80,5 @@ func TestGoldenImages(t *testing.T) {
 			os.Remove(img)
 		}
 	}
-	p := filepath.Join("testdata", "digests.txt")
-	if *update {
-		os.MkdirAll("testdata", 0o755)
-		if err := os.WriteFile(p, []byte(got.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if got.String() != string(want) {
-		t.Errorf("images differ from %s:\n--- got\n%s--- want\n%s", p, got.String(), want)
-	}
+	golden.Check(t, "digests.txt", got.String())
 }

@@ -3,18 +3,14 @@ package vfat
 import (
 	"context"
 	"crypto/sha256"
-	"flag"
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/hermetic-repart/hermetic-repart/internal/golden"
 	"github.com/hermetic-repart/hermetic-repart/internal/memdisk"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/digests.txt")
 
 // TestGoldenImages pins the bytes of a few images of each FAT type, so
 // that a change to the writer that should not change them (the order of
@@ -45,18 +41,5 @@ func TestGoldenImages(t *testing.T) {
 	add("names", namesTree(true).inodes(), testOptions(40*mib, 512))
 	add("sizes", sizesTree(4096).inodes(), testOptions(40*mib, 4096))
 	add("empty", dir(), testOptions(40*mib, 512))
-	p := filepath.Join("testdata", "digests.txt")
-	if *update {
-		os.MkdirAll("testdata", 0o755)
-		if err := os.WriteFile(p, []byte(got.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if got.String() != string(want) {
-		t.Errorf("images differ from %s:\n--- got\n%s--- want\n%s", p, got.String(), want)
-	}
+	golden.Check(t, "digests.txt", got.String())
 }
