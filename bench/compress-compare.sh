@@ -11,8 +11,8 @@ set -euo pipefail
 
 entries=60000
 bytes=1G
-xz_entries=10000
-xz_bytes=64M
+xz_entries=20000
+xz_bytes=256M
 seed=1
 runs=3
 xz_runs=1
@@ -29,8 +29,8 @@ usage() {
 Options:
   --entries N       names in the zstd workload's root tree (default 60000)
   --bytes SIZE      its data bytes, K/M/G suffixes (default 1G)
-  --xz-entries N    names in the xz workload's tree (default 10000)
-  --xz-bytes SIZE   its data bytes (default 64M: xz -T1 runs at a few MB/s
+  --xz-entries N    names in the xz workload's tree (default 20000)
+  --xz-bytes SIZE   its data bytes (default 256M: xz -T1 runs at a few MB/s
                     on this data, so the xz part uses a smaller tree)
   --seed N          workload seed (default 1)
   --runs N          timed runs per tool in the zstd part; median reported

@@ -152,7 +152,7 @@ func TestThreadsDoNotChangeOutput(t *testing.T) {
 	for _, format := range formats {
 		t.Run(format.String(), func(t *testing.T) {
 			// Several chunks, a partial last one, holes and data; xz
-			// at level 1 (24 MiB blocks) is the quickest.
+			// at level 1 (48 MiB blocks) is the quickest.
 			size, level := int64(70<<20+999), 0
 			if format == XZ {
 				size, level = 60<<20+999, 1

@@ -97,7 +97,7 @@ func TestSeekTable(t *testing.T) {
 // multi-threaded decoders split the work).
 func TestXZList(t *testing.T) {
 	oracle.Require(t, "xz")
-	const size = 30<<20 + 5
+	const size = 50<<20 + 5
 	src, _ := testInput(t, size, 4, 0, 20<<20)
 	out := compressFile(t, src, 0, size, Options{Format: XZ, Level: 1})
 	stdout, stderr, err := oracle.Run(t, "xz", "-lvv", "--robot", out)

@@ -22,20 +22,23 @@ func xzDictSize(level int) int {
 }
 
 // xzBlockSize is the uncompressed size of each block: three times the
-// dictionary, as xz -T uses by default, but at least 24 MiB. Every block
-// starts with an empty dictionary, which costs ratio; at level 3 on a
-// 384 MiB slice of an ext4 image of /usr, against 45,443,320 bytes from
-// xz -T1 -3 (one block):
+// dictionary, as xz -T uses by default, but at least 48 MiB. Every block
+// starts with an empty dictionary, which costs ratio. At level 3, against
+// xz -T1 -3 (one block), on a 384 MiB slice of an ext4 image of /usr and
+// on 192 MiB of the root of bench/compress-compare.sh's xz image (whose
+// generated files repeat a pool of 8 MiB):
 //
-//	block    size        vs xz -T1   blocks
-//	12 MiB   46,337,444  +1.97 %     32   (xz -T2 -3, byte for byte)
-//	24 MiB   45,901,676  +1.01 %     16
-//	32 MiB   45,823,296  +0.84 %     12
-//	48 MiB   45,673,728  +0.51 %      8
+//	block    /usr slice   bench slice   blocks in 1 GiB
+//	12 MiB   +1.97 %                    86  (xz -T2 -3, byte for byte)
+//	24 MiB   +1.01 %      +3.08 %       43
+//	32 MiB   +0.84 %      +2.37 %       32
+//	48 MiB   +0.51 %      +1.32 %       22
 //
-// 24 MiB keeps within 2 % of single-threaded xz with room to spare and
-// still gives a 1 GiB image 43 blocks to spread over the threads.
-func xzBlockSize(level int) int64 { return max(3*int64(xzDictSize(level)), 24<<20) }
+// 48 MiB keeps within 2 % of single-threaded xz on both. The price is
+// parallelism on small images: a block is the unit of work, so an image
+// with less than a few hundred MiB of data keeps two threads busy only
+// part of the time.
+func xzBlockSize(level int) int64 { return max(3*int64(xzDictSize(level)), 48<<20) }
 
 var (
 	xzMagic    = []byte{0xFD, '7', 'z', 'X', 'Z', 0}
