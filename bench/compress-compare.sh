@@ -84,31 +84,7 @@ echo "building into $bin" >&2
 	go build -o "$bin/runstat" ./bench/cmd/runstat &&
 	go build -o "$bin/compressfile" ./bench/cmd/compressfile)
 
-# to_bytes SIZE: K/M/G/T suffixes are powers of 1024.
-to_bytes() {
-	local n=${1%[KkMmGgTt]} m=1
-	case $1 in
-	*[Kk]) m=1024 ;; *[Mm]) m=$((1024 ** 2)) ;; *[Gg]) m=$((1024 ** 3)) ;; *[Tt]) m=$((1024 ** 4)) ;;
-	esac
-	echo $((n * m))
-}
-
-# gen_tree ENTRIES SIZE DIR: generate the tree unless DIR holds a finished
-# one (DIR.json, written last, records its statistics), as ext4-compare.sh
-# does, so the two scripts share trees.
-gen_tree() {
-	local e=$1 b=$2 dir=$3
-	if [ -f "$dir.json" ] && [ -d "$dir" ]; then
-		echo "reusing $dir" >&2
-		return
-	fi
-	rm -rf "$dir" "$dir.json"
-	echo "generating $dir ($e entries, $b bytes, seed $seed)" >&2
-	"$bin/gentree" -entries "$e" -bytes "$b" -seed "$seed" "$dir" >"$dir.json.tmp"
-	mv "$dir.json.tmp" "$dir.json"
-}
-
-json_field() { grep -o "\"$1\":[0-9]*" | head -1 | cut -d: -f2; }
+. "$repo/bench/lib.sh"
 
 # setup NAME TREE: the definitions $out/NAME/defs for an image of two
 # partitions, and the ESP's content $out/NAME/esp:

@@ -1,0 +1,29 @@
+# Shell functions shared by the comparison scripts; sourced, not run.
+# gen_tree uses the caller's $bin (built tools) and $seed.
+
+# to_bytes SIZE: K/M/G/T suffixes are powers of 1024.
+to_bytes() {
+	local n=${1%[KkMmGgTt]} m=1
+	case $1 in
+	*[Kk]) m=1024 ;; *[Mm]) m=$((1024 ** 2)) ;; *[Gg]) m=$((1024 ** 3)) ;; *[Tt]) m=$((1024 ** 4)) ;;
+	esac
+	echo $((n * m))
+}
+
+# gen_tree ENTRIES SIZE DIR: generate the tree unless DIR holds a finished
+# one (DIR.json, written last, records its statistics), so that the
+# scripts share trees of the same parameters.
+gen_tree() {
+	local e=$1 b=$2 dir=$3
+	if [ -f "$dir.json" ] && [ -d "$dir" ]; then
+		echo "reusing $dir" >&2
+		return
+	fi
+	rm -rf "$dir" "$dir.json"
+	echo "generating $dir ($e entries, $b bytes, seed $seed)" >&2
+	"$bin/gentree" -entries "$e" -bytes "$b" -seed "$seed" "$dir" >"$dir.json.tmp"
+	mv "$dir.json.tmp" "$dir.json"
+}
+
+# json_field NAME: the first integer field NAME of the JSON on stdin.
+json_field() { grep -o "\"$1\":[0-9]*" | head -1 | cut -d: -f2; }
