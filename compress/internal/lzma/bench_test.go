@@ -3,6 +3,7 @@ package lzma
 import (
 	"fmt"
 	"os"
+	"strconv"
 	"testing"
 )
 
@@ -20,7 +21,11 @@ func benchData(b *testing.B) []byte {
 	if err != nil {
 		b.Fatal(err)
 	}
-	return data[:min(len(data), 24<<20)]
+	max := 24 << 20
+	if v, err := strconv.Atoi(os.Getenv("LZMA_BENCH_MIB")); err == nil {
+		max = v << 20
+	}
+	return data[:min(len(data), max)]
 }
 
 // BenchmarkEncode measures one encoder on one block; compare with
