@@ -185,12 +185,8 @@ verdict() { # verdict VALUE OP TARGET
 	if awk -v v="$1" -v t="$3" "BEGIN {exit !(v $2 t)}"; then echo met; else echo MISSED; fi
 }
 
-machine() {
-	printf 'machine: %s CPUs, %s, %s; %s\n' "$(nproc)" \
-		"$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)" \
-		"$(awk '/MemTotal/ {printf "%.0f GiB RAM", $2/1048576}' /proc/meminfo)" "$(date -u +%Y-%m-%dT%H:%MZ)"
+tools() {
 	printf 'tools: %s; %s\n' "$(zstd --version | head -1)" "$(xz --version | head -1)"
-	printf 'load average before: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
 }
 
 describe() { # describe NAME TREE
@@ -213,6 +209,7 @@ row() {
 header() { printf '%-40s %8s %8s %8s %9s %10s   %s\n' run "median s" "user s" "sys s" "RSS MiB" "out MiB" "all runs (s)"; }
 
 machine
+tools
 
 # The zstd part: (a) our build with --compress=zstd, (b) our build
 # without, (c) zstd -T0 of (b)'s image (then sync of its output, since

@@ -216,13 +216,6 @@ describe_tree() {
 		"$(json_field data_bytes <"$s")" "$(json_field apparent_bytes <"$s")"
 }
 
-machine() {
-	printf 'machine: %s CPUs, %s, %s; %s\n' "$(nproc)" \
-		"$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)" \
-		"$(awk '/MemTotal/ {printf "%.0f GiB RAM", $2/1048576}' /proc/meminfo)" "$(date -u +%Y-%m-%dT%H:%MZ)"
-	printf 'load average before: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
-}
-
 report() {
 	local mode=$1
 	printf '\ncache: %s (%s), %s timed runs per tool, interleaved; median shown\n' "$mode" \

@@ -27,3 +27,16 @@ gen_tree() {
 
 # json_field NAME: the first integer field NAME of the JSON on stdin.
 json_field() { grep -o "\"$1\":[0-9]*" | head -1 | cut -d: -f2; }
+
+# machine: one line on the machine and the time. "AMD EPYC" names several
+# generations; the CPU family, model and stepping tell which, and the
+# speed of one tool relative to another differs between them.
+machine() {
+	printf 'machine: %s CPUs, %s (family %s model %s stepping %s), %s; %s\n' "$(nproc)" \
+		"$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)" \
+		"$(sed -n 's/^cpu family[[:space:]]*: //p' /proc/cpuinfo | head -1)" \
+		"$(sed -n 's/^model[[:space:]]*: //p' /proc/cpuinfo | head -1)" \
+		"$(sed -n 's/^stepping[[:space:]]*: //p' /proc/cpuinfo | head -1)" \
+		"$(awk '/MemTotal/ {printf "%.0f GiB RAM", $2/1048576}' /proc/meminfo)" "$(date -u +%Y-%m-%dT%H:%MZ)"
+	printf 'load average before: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
+}
