@@ -164,13 +164,6 @@ timed() {
 	fi
 }
 
-# median FILE COLUMN: the median of a column of the times file ("timeout"
-# if any run timed out, "-" if the tool was not timed).
-median() {
-	if ! [ -s "$1" ]; then echo -; return; fi
-	if grep -q timeout "$1"; then echo timeout; return; fi
-	cut -d' ' -f"$2" "$1" | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'
-}
 # calc EXPR A B: awk arithmetic on two medians, "-" if either is missing.
 calc() {
 	case "$2 $3" in *timeout* | "- "* | *" -") echo "-" ;; *) awk -v a="$2" -v b="$3" "BEGIN {printf \"%.2f\", $1}" ;; esac

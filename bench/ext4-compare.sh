@@ -182,13 +182,6 @@ setup_fs() {
 	: >"$out/ours.log"
 }
 
-# median FILE COLUMN: the median of a column of the times file ("timeout"
-# if any run timed out, "-" if the tool was not timed).
-median() {
-	if ! [ -s "$1" ]; then echo -; return; fi
-	if grep -q timeout "$1"; then echo timeout; return; fi
-	cut -d' ' -f"$2" "$1" | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'
-}
 ratio() {
 	case "$1 $2" in *timeout* | "- "* | *" -") echo "-" ;; *) awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a/b}' ;; esac
 }

@@ -28,6 +28,14 @@ gen_tree() {
 # json_field NAME: the first integer field NAME of the JSON on stdin.
 json_field() { grep -o "\"$1\":[0-9]*" | head -1 | cut -d: -f2; }
 
+# median FILE COLUMN: the median of a column of the times file ("timeout"
+# if any run timed out, "-" if the tool was not timed).
+median() {
+	if ! [ -s "$1" ]; then echo -; return; fi
+	if grep -q timeout "$1"; then echo timeout; return; fi
+	cut -d' ' -f"$2" "$1" | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'
+}
+
 # machine: one line on the machine and the time. "AMD EPYC" names several
 # generations; the CPU family, model and stepping tell which, and the
 # speed of one tool relative to another differs between them.
