@@ -164,9 +164,10 @@ timed() {
 	fi
 }
 
-# calc EXPR A B: awk arithmetic on two medians, "-" if either is missing.
+# calc EXPR A B: awk arithmetic on two medians, "-" if either is missing;
+# three decimals, so that a verdict is not made on a rounded 1.00.
 calc() {
-	case "$2 $3" in *timeout* | "- "* | *" -") echo "-" ;; *) awk -v a="$2" -v b="$3" "BEGIN {printf \"%.2f\", $1}" ;; esac
+	case "$2 $3" in *timeout* | "- "* | *" -") echo "-" ;; *) awk -v a="$2" -v b="$3" "BEGIN {printf \"%.3f\", $1}" ;; esac
 }
 size() { stat -c %s "$1"; }
 # cpu NAME: the median user+system CPU seconds of a timed tool. Unlike
