@@ -185,7 +185,7 @@ func compressWith(ctx context.Context, dst io.Writer, src Source, c codec, chunk
 		return fmt.Errorf("compressing %s: writing header: %w", f.Name(), err)
 	}
 	err := pipeline(ctx, in, chunk, threads, c, func(r result) error {
-		if _, err := dst.Write(r.data); err != nil {
+		if err := writePieces(dst, r.data); err != nil {
 			return fmt.Errorf("writing compressed data: %w", err)
 		}
 		c.record(r)
@@ -262,8 +262,12 @@ type input struct {
 // read fills p with the bytes at [start, start+len(p)) of the region,
 // reading only data runs, and reports whether p is all zeros. The runs
 // are looked up per chunk, once the chunk is final: a file still being
-// written has no useful map of holes before that.
-func (in *input) read(ctx context.Context, p []byte, start int64) (zero bool, err error) {
+// written has no useful map of holes before that. Only the holes are
+// cleared, and not even those when the caller knows p to be zero
+// already (clean): on a VM a pass over a chunk that misses the caches
+// costs about as much as the copy out of the page cache, and an image
+// is mostly data or mostly holes.
+func (in *input) read(ctx context.Context, p []byte, start int64, clean bool) (zero bool, err error) {
 	lo, hi := in.off+start, in.off+start+int64(len(p))
 	if in.ready != nil {
 		if err := in.ready(ctx, hi); err != nil {
@@ -274,17 +278,26 @@ func (in *input) read(ctx context.Context, p []byte, start int64) (zero bool, er
 	if err != nil {
 		return false, fmt.Errorf("%s: %w", in.f.Name(), err)
 	}
-	clear(p)
+	if len(runs) == 0 {
+		if !clean {
+			clear(p)
+		}
+		return true, nil
+	}
 	zero = true
+	at := lo
 	for _, r := range runs {
+		clear(p[at-lo : r.Offset-lo])
 		b := p[r.Offset-lo : r.Offset-lo+r.Length]
-		if _, err := in.f.ReadAt(b, r.Offset); err != nil {
+		if err := readPieces(in.f, b, r.Offset); err != nil {
 			return false, fmt.Errorf("reading %s at %d: %w", in.f.Name(), r.Offset, err)
 		}
 		if zero && !imagefile.IsZero(b) {
 			zero = false
 		}
+		at = r.Offset + r.Length
 	}
+	clear(p[at-lo:])
 	return zero, nil
 }
 
@@ -344,6 +357,7 @@ func pipeline(ctx context.Context, in *input, chunk int64, threads int, c codec,
 		}
 		wg.Go(func() {
 			var buf []byte
+			cleanLen := 0 // buf[:cleanLen] is known to be zero
 			for j := range jobs {
 				if err := ctx.Err(); err != nil {
 					j.out <- jobResult{err: err}
@@ -353,7 +367,11 @@ func pipeline(ctx context.Context, in *input, chunk int64, threads int, c codec,
 					buf = bufs.get(int(chunk))
 				}
 				p := buf[:j.n]
-				zero, err := in.read(ctx, p, j.start)
+				zero, err := in.read(ctx, p, j.start, len(p) <= cleanLen)
+				cleanLen = 0
+				if zero && err == nil {
+					cleanLen = len(p)
+				}
 				var r result
 				if err == nil {
 					var dst []byte
