@@ -691,7 +691,7 @@ func TestVFATMinimize(t *testing.T) {
 		fails(t, "Minimize=guess with SizeMaxBytes=guess−4096", esp(fmt.Sprintf("Minimize=guess\nSizeMaxBytes=%d\n", guess-4096)), src, guess)
 	})
 
-	for _, ss := range []int{512, 4096} {
+	for _, ss := range []int{512, 1024, 2048, 4096} {
 		t.Run(fmt.Sprint("small-", ss), func(t *testing.T) {
 			sector := fmt.Sprintf("--sector-size=%d", ss)
 			src := t.TempDir()

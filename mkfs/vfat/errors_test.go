@@ -45,7 +45,7 @@ func TestLayoutErrors(t *testing.T) {
 		{"label char", dir(), func(o *Options) { o.Label = "A.B" }, []string{"'.'"}},
 		{"label space", dir(), func(o *Options) { o.Label = " A" }, []string{"starts with a space"}},
 		{"label utf-8", dir(), func(o *Options) { o.Label = "É" }, []string{"printable ASCII"}},
-		{"sector size", dir(), func(o *Options) { o.SectorSize = 1024 }, []string{"sector size 1024"}},
+		{"sector size", dir(), func(o *Options) { o.SectorSize = 8192 }, []string{"sector size 8192"}},
 		{"too small", dir(), func(o *Options) { o.Size = 16 * kib }, []string{"too small"}},
 		{"full", dir(Entry{"big", &Inode{Kind: Regular, Size: 3 * mib}}), func(o *Options) { o.Size = 2 * mib }, []string{"needs", "clusters"}},
 	} {

@@ -102,7 +102,22 @@ var geometryCases = []struct {
 	{2048*mib + 4*kib, 4096, FAT32, nil},
 	{2080 * mib, 4096, FAT32, nil}, // 4 KiB clusters
 	{2080*mib + 4*kib, 4096, FAT32, nil},
+
+	// systemd-repart takes any power of two from 512 to 4096.
+	{4 * mib, 1024, FAT12, nil},
+	{16 * mib, 1024, FAT16, nil},
+	{64 * mib, 1024, FAT16, nil},
+	{100*mib + 1000, 1024, FAT32, nil},
+	{512 * mib, 1024, FAT32, nil},
+	{8 * mib, 2048, FAT12, nil},
+	{32 * mib, 2048, FAT16, nil},
+	{128 * mib, 2048, FAT16, nil},
+	{200 * mib, 2048, FAT32, nil},
+	{1024*mib + 4*kib, 2048, FAT32, nil},
 }
+
+// sectorSizes are the logical sector sizes the writer takes.
+var sectorSizes = []int{512, 1024, 2048, 4096}
 
 // TestGeometryMatchesMkfs lays out an empty tree and compares the whole
 // image with what mkfs.fat writes for the same size, sector size, FAT
@@ -150,7 +165,7 @@ func TestGeometryMatchesMkfs(t *testing.T) {
 // that size mkfs.fat makes at least 65525 clusters, 4 KiB less it makes
 // fewer (and warns).
 func TestFAT32Minimum(t *testing.T) {
-	for _, S := range []int{512, 4096} {
+	for _, S := range sectorSizes {
 		m := MinFAT32Size(S)
 		t.Logf("%d-byte sectors: FAT32 from %d bytes", S, m)
 		for _, size := range []int64{m - 4096, m} {
@@ -177,7 +192,7 @@ func TestFAT32Minimum(t *testing.T) {
 func TestGeometryRandomSizes(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 12))
 	for i := range 40 {
-		S := []int{512, 4096}[i%2]
+		S := sectorSizes[i%len(sectorSizes)]
 		size := 1*mib + r.Int64N(3<<30)
 		if i%3 == 0 {
 			size &^= 4095

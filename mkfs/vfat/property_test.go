@@ -107,7 +107,7 @@ func TestRandomTrees(t *testing.T) {
 		seeds = 2
 	}
 	for seed := range seeds {
-		S := []int{512, 4096}[seed%2]
+		S := sectorSizes[seed%len(sectorSizes)]
 		t.Run(fmt.Sprintf("seed%d-%d", seed, S), func(t *testing.T) {
 			r := rand.New(rand.NewPCG(uint64(seed), 99))
 			tt := randomTree(r, 150, 300_000)

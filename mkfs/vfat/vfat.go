@@ -77,7 +77,8 @@ type Options struct {
 	// Size is the size of the region in bytes. mkfs.fat's rounding to
 	// whole tracks may leave a few sectors at the end unused.
 	Size int64
-	// SectorSize is the logical sector size: 512 or 4096 (0 means 512).
+	// SectorSize is the logical sector size: 512, 1024, 2048 or 4096 (0
+	// means 512), as systemd-repart's --sector-size= allows.
 	SectorSize int
 	// VolumeID is the volume serial number (systemd-repart: the first four
 	// bytes of the file system UUID, read big-endian).
@@ -139,8 +140,10 @@ func (o *Options) sectorSize() uint32 {
 
 // validate checks everything but Size, which MinSize does not use.
 func (o *Options) validate() error {
-	if o.SectorSize != 0 && o.SectorSize != 512 && o.SectorSize != 4096 {
-		return fmt.Errorf("sector size %d is not 512 or 4096", o.SectorSize)
+	switch o.SectorSize {
+	case 0, 512, 1024, 2048, 4096:
+	default:
+		return fmt.Errorf("sector size %d is not 512, 1024, 2048 or 4096", o.SectorSize)
 	}
 	if o.Workers < 0 {
 		return fmt.Errorf("negative worker count %d", o.Workers)
