@@ -369,7 +369,7 @@ func pipeline(ctx context.Context, in *input, chunk int64, threads int, c codec,
 				p := buf[:j.n]
 				zero, err := in.read(ctx, p, j.start, len(p) <= cleanLen)
 				cleanLen = 0
-				if zero && err == nil {
+				if zero { // never with an error
 					cleanLen = len(p)
 				}
 				var r result

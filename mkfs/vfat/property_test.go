@@ -104,7 +104,7 @@ func randomTree(r *rand.Rand, n int, maxSize int) ttree {
 func TestRandomTrees(t *testing.T) {
 	seeds := 6
 	if testing.Short() {
-		seeds = 2
+		seeds = len(sectorSizes) // one tree at each sector size
 	}
 	for seed := range seeds {
 		S := sectorSizes[seed%len(sectorSizes)]

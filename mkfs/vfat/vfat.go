@@ -140,7 +140,7 @@ func (o *Options) sectorSize() uint32 {
 
 // validate checks everything but Size, which MinSize does not use.
 func (o *Options) validate() error {
-	switch o.SectorSize {
+	switch o.SectorSize { // the FAT specification's BPB_BytsPerSec values
 	case 0, 512, 1024, 2048, 4096:
 	default:
 		return fmt.Errorf("sector size %d is not 512, 1024, 2048 or 4096", o.SectorSize)

@@ -7,8 +7,9 @@ import (
 	"testing"
 )
 
-// benchData is LZMA_BENCH_FILE's first 24 MiB (an ext4 image slice makes
-// the realistic case), else the test binary itself.
+// benchData is the first LZMA_BENCH_MIB (default 24) MiB of
+// LZMA_BENCH_FILE (an ext4 image slice makes the realistic case), else of
+// the test binary itself.
 func benchData(b *testing.B) []byte {
 	name := os.Getenv("LZMA_BENCH_FILE")
 	if name == "" {
@@ -21,11 +22,11 @@ func benchData(b *testing.B) []byte {
 	if err != nil {
 		b.Fatal(err)
 	}
-	max := 24 << 20
+	limit := 24 << 20
 	if v, err := strconv.Atoi(os.Getenv("LZMA_BENCH_MIB")); err == nil {
-		max = v << 20
+		limit = v << 20
 	}
-	return data[:min(len(data), max)]
+	return data[:min(len(data), limit)]
 }
 
 // BenchmarkEncode measures one encoder on one block; compare with

@@ -212,8 +212,7 @@ func (mf *matchFinder) skip(n uint32) {
 // checked that at least 3 (4) bytes follow cur, so the bytes read are
 // in the block or its padding.
 func (mf *matchFinder) touchNext3(cur uint32) {
-	buf := mf.buf
-	h := (hashTable[buf[cur+1]] ^ uint32(buf[cur+2]) ^ uint32(buf[cur+3])<<8) & mf.hashMask
+	_, h := hash3(mf.buf, cur+1, mf.hashMask)
 	mf.sink += mf.hash[fix3+h]
 }
 
@@ -262,9 +261,7 @@ func (mf *matchFinder) hc3Find(m *[matchLenMax + 1]match) uint32 {
 	buf := mf.buf
 	cur := mf.readPos
 	pos := cur + mf.offset
-	temp := hashTable[buf[cur]] ^ uint32(buf[cur+1])
-	h2 := temp & (hash2Size - 1)
-	hv := (temp ^ uint32(buf[cur+2])<<8) & mf.hashMask
+	h2, hv := hash3(buf, cur, mf.hashMask)
 	delta2 := pos - mf.hash[h2]
 	curMatch := mf.hash[fix3+hv]
 	mf.hash[h2] = pos
@@ -297,15 +294,19 @@ func (mf *matchFinder) hc3Skip(amount uint32) {
 		buf := mf.buf
 		cur := mf.readPos
 		pos := cur + mf.offset
-		temp := hashTable[buf[cur]] ^ uint32(buf[cur+1])
-		h2 := temp & (hash2Size - 1)
-		hv := (temp ^ uint32(buf[cur+2])<<8) & mf.hashMask
+		h2, hv := hash3(buf, cur, mf.hashMask)
 		curMatch := mf.hash[fix3+hv]
 		mf.hash[h2] = pos
 		mf.hash[fix3+hv] = pos
 		mf.son[mf.cyclicPos] = curMatch
 		mf.movePos()
 	}
+}
+
+// hash3 returns the 2- and 3-byte hashes of buf[cur:cur+3].
+func hash3(buf []byte, cur, mask uint32) (h2, h3 uint32) {
+	temp := hashTable[buf[cur]] ^ uint32(buf[cur+1])
+	return temp & (hash2Size - 1), (temp ^ uint32(buf[cur+2])<<8) & mask
 }
 
 // hash4 returns the 2-, 3- and 4-byte hashes of buf[cur:cur+4].
